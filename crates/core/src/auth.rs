@@ -1,0 +1,160 @@
+//! Login, refresh, verify and revoke: the auth service of contract §2.
+
+use opsconductor_store::{UtcTime, tokens as token_store, users as user_store};
+use serde::Serialize;
+
+use crate::tokens::{hash_refresh_token, new_refresh_token};
+use crate::types::Role;
+use crate::users::User;
+use crate::{Core, Error, Result, throttle};
+
+/// The token pair returned by login and refresh, with the user it belongs to.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub user: User,
+}
+
+/// The authenticated caller of a request, with the role as stored now.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    pub role: Role,
+}
+
+const INVALID_LOGIN: &str = "Invalid username or password";
+
+/// Checks a username and password; on success issues a new token family.
+pub async fn login(
+    core: &Core,
+    username: &str,
+    password: &str,
+    ip: Option<&str>,
+) -> Result<TokenPair> {
+    throttle::check(core, username, ip).await?;
+    let user = user_store::by_username(&core.db, username.trim()).await?;
+    let Some(user) = user else {
+        core.passwords.verify_dummy(password).await?;
+        throttle::record_failure(core, username, ip).await?;
+        return Err(Error::Unauthorized(INVALID_LOGIN.into()));
+    };
+    let verified = core.passwords.verify(password, &user.pwd_hash).await?;
+    if !verified.ok {
+        throttle::record_failure(core, username, ip).await?;
+        return Err(Error::Unauthorized(INVALID_LOGIN.into()));
+    }
+    throttle::record_success(core, username).await?;
+    if verified.needs_rehash {
+        let fresh = core.passwords.hash(password).await?;
+        let changes = user_store::UserChanges {
+            pwd_hash: Some(fresh),
+            ..Default::default()
+        };
+        user_store::update(&core.db, user.id, &changes).await?;
+        tracing::info!(
+            user_id = user.id,
+            "re-hashed a legacy password hash with argon2id"
+        );
+    }
+    let family = uuid::Uuid::new_v4().to_string();
+    issue_pair(core, User::try_from(user)?, &family).await
+}
+
+async fn issue_pair(core: &Core, user: User, family: &str) -> Result<TokenPair> {
+    let access =
+        core.tokens
+            .issue_access(user.id, &user.username, user.role, user.token_version)?;
+    let refresh = new_refresh_token();
+    let ttl = i64::try_from(core.config.auth.refresh_token_ttl_secs).unwrap_or(i64::MAX / 4);
+    token_store::insert(
+        &core.db,
+        &token_store::NewRefreshToken {
+            user_id: user.id,
+            family_id: family,
+            token_hash: &refresh.hash,
+            token_version: user.token_version,
+            expires_at: UtcTime::now().plus_secs(ttl),
+        },
+    )
+    .await?;
+    Ok(TokenPair {
+        access_token: access,
+        refresh_token: refresh.token,
+        token_type: "bearer",
+        expires_in: core.tokens.access_ttl_secs(),
+        user,
+    })
+}
+
+/// Exchanges a refresh token for a new pair. Each refresh token works once; presenting a
+/// used one revokes every token of its family, since one of the two holders is a thief.
+pub async fn refresh(core: &Core, refresh_token: &str) -> Result<TokenPair> {
+    let invalid = || Error::Unauthorized("Invalid refresh token".into());
+    let record = token_store::find_by_hash(&core.db, &hash_refresh_token(refresh_token))
+        .await?
+        .ok_or_else(invalid)?;
+    if record.used_at.is_some() || record.revoked_at.is_some() {
+        let revoked = token_store::revoke_family(&core.db, &record.family_id).await?;
+        tracing::warn!(
+            user_id = record.user_id,
+            revoked,
+            "refresh token reuse: token family revoked"
+        );
+        return Err(Error::Unauthorized(
+            "Refresh token already used; every session from that login was revoked".into(),
+        ));
+    }
+    if record.expires_at <= UtcTime::now() {
+        return Err(Error::Unauthorized("Refresh token expired".into()));
+    }
+    if !token_store::mark_used(&core.db, record.id).await? {
+        token_store::revoke_family(&core.db, &record.family_id).await?;
+        return Err(Error::Unauthorized(
+            "Refresh token already used; every session from that login was revoked".into(),
+        ));
+    }
+    let user = user_store::get(&core.db, record.user_id)
+        .await?
+        .ok_or_else(|| Error::Unauthorized("User not found".into()))?;
+    if user.token_version != record.token_version {
+        return Err(Error::Unauthorized("Token revoked".into()));
+    }
+    issue_pair(core, User::try_from(user)?, &record.family_id).await
+}
+
+/// Resolves an access token to its user, re-reading role and token version from the database.
+pub async fn authenticate(core: &Core, access_token: &str) -> Result<Caller> {
+    let claims = core
+        .tokens
+        .verify_access(access_token)
+        .ok_or_else(|| Error::Unauthorized("Invalid token".into()))?;
+    let user = user_store::get(&core.db, claims.user_id)
+        .await?
+        .ok_or_else(|| Error::Unauthorized("User not found".into()))?;
+    if user.token_version != claims.token_version {
+        return Err(Error::Unauthorized("Token revoked".into()));
+    }
+    let role = user
+        .role
+        .parse::<Role>()
+        .map_err(|_| anyhow::anyhow!("user {} has an unknown role in the database", user.id))?;
+    Ok(Caller {
+        id: user.id,
+        username: user.username,
+        email: user.email,
+        role,
+    })
+}
+
+/// Invalidates every access and refresh token issued to the user so far.
+pub async fn revoke_all(core: &Core, user_id: i64) -> Result<()> {
+    user_store::bump_token_version(&core.db, user_id)
+        .await?
+        .ok_or_else(|| Error::Unauthorized("User not found".into()))?;
+    Ok(())
+}
