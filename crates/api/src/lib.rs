@@ -1,1 +1,14 @@
+//! The OpsConductor HTTP API: routes, extractors, the error mapping, TLS serving.
 
+pub mod audit_layer;
+pub mod authn;
+pub mod error;
+pub mod extract;
+mod middleware;
+pub mod openapi;
+pub mod routes;
+mod server;
+pub mod state;
+pub mod tls;
+
+pub use server::{Application, router};

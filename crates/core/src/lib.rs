@@ -28,3 +28,28 @@ pub struct Core {
     pub tokens: Arc<tokens::TokenKeys>,
     pub passwords: password::Passwords,
 }
+
+impl Core {
+    /// Opens the database, applies migrations and loads the signing keys: everything that
+    /// must succeed before a listener binds.
+    pub async fn open(config: config::Config) -> anyhow::Result<Core> {
+        use anyhow::Context;
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("cannot create data directory {}", config.data_dir.display())
+        })?;
+        let url = config.database_url();
+        let db = store::Db::connect(&url, config.database_max_connections)
+            .await
+            .with_context(|| format!("cannot open database {}", store::redact_url(&url)))?;
+        db.migrate()
+            .await
+            .context("cannot apply database migrations")?;
+        let tokens = tokens::TokenKeys::load(&config)?;
+        Ok(Core {
+            db,
+            config: Arc::new(config),
+            tokens: Arc::new(tokens),
+            passwords: password::Passwords::new(),
+        })
+    }
+}

@@ -272,3 +272,24 @@ pub async fn assign_role(core: &Core, caller: &Caller, id: i64, raw_role: &str) 
         .ok_or_else(not_found)?;
     Ok(role)
 }
+
+/// Sets a new password for `username` (operator tooling) and signs the user out everywhere.
+pub async fn reset_password(core: &Core, username: &str, password: &str) -> Result<User> {
+    let password = NewPassword::parse("password", password, core.config.auth.min_password_length)
+        .map_err(|e| Error::Validation(vec![e]))?;
+    let existing = store::by_username(&core.db, username)
+        .await?
+        .ok_or_else(not_found)?;
+    let changes = UserChanges {
+        pwd_hash: Some(core.passwords.hash(password.expose()).await?),
+        ..Default::default()
+    };
+    store::update(&core.db, existing.id, &changes)
+        .await?
+        .ok_or_else(not_found)?;
+    store::bump_token_version(&core.db, existing.id).await?;
+    let record = store::get(&core.db, existing.id)
+        .await?
+        .ok_or_else(not_found)?;
+    User::try_from(record)
+}

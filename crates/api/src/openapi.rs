@@ -1,0 +1,44 @@
+//! The OpenAPI document, served at `/api-docs/openapi.json` and browsed at `/docs`.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "OpsConductor API", description = "Operations automation: inventory, vault, jobs, runs."),
+    modifiers(&BearerAuth),
+    paths(
+        routes::auth::login, routes::auth::refresh, routes::auth::verify, routes::auth::revoke_all,
+        routes::auth::register,
+        routes::users::list, routes::users::create, routes::users::get, routes::users::update,
+        routes::users::delete, routes::users::assign_role,
+        routes::audit::list, routes::audit::verify,
+        routes::health::health, routes::health::ready,
+    ),
+    tags(
+        (name = "auth", description = "Sign-in and tokens"),
+        (name = "users", description = "User management"),
+        (name = "audit", description = "The hash-chained audit log"),
+        (name = "health", description = "Liveness and readiness"),
+    )
+)]
+pub struct ApiDoc;
