@@ -1,0 +1,436 @@
+#!/usr/bin/env bash
+# Foundation benchmark of the `opsconductor` binary: start-up time, memory, request throughput and
+# latency of authenticated reads, login throughput, and whether other requests stay fast while
+# logins (argon2id) load the machine. Runs on Debian; loopback only; stops by itself.
+#
+#   bench/foundation.sh                  # builds the release binary, ~1.5 min of load in all
+#   DURATION=5s SKIP_BUILD=1 bench/foundation.sh
+#
+# Settings (environment):
+#   DURATION=15s        length of each wrk run (wrk syntax: 15s, 1m)
+#   CONNECTIONS=50      connections of the main wrk runs
+#   THREADS=2           wrk threads of the main runs
+#   SIDE_CONNECTIONS=10 connections of the /api/verify probe that runs beside the login load
+#   SIDE_DELAY_MS=10    pause of each probe connection between requests (0 = as fast as it can);
+#                       the same probe also runs once without the login load, as the baseline
+#   STARTS=5            start-up measurements of each kind (first start, restart)
+#   SETTLE_SECS=2       wait before reading the idle RSS
+#   START_DEADLINE_SECS=60  how long a start may take before the run fails
+#   SKIP_BUILD=1        use the existing target/release/opsconductor
+#   OPSCONDUCTOR_BIN=P  benchmark this binary instead (implies no build)
+#   KEEP_WORK=1         keep the temporary directory (data dirs, server logs, wrk outputs)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+DURATION=${DURATION:-15s}
+CONNECTIONS=${CONNECTIONS:-50}
+THREADS=${THREADS:-2}
+SIDE_CONNECTIONS=${SIDE_CONNECTIONS:-10}
+SIDE_DELAY_MS=${SIDE_DELAY_MS:-10}
+STARTS=${STARTS:-5}
+SETTLE_SECS=${SETTLE_SECS:-2}
+START_DEADLINE_SECS=${START_DEADLINE_SECS:-60}
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN=${OPSCONDUCTOR_BIN:-$TARGET_DIR/release/opsconductor}
+ADMIN_PASSWORD='bench-Admin-passw0rd'
+
+# The server reads OPSCONDUCTOR_* from the environment: start it from a clean slate.
+while read -r var; do
+    unset "$var"
+done < <(compgen -e | grep '^OPSCONDUCTOR_' || true)
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() {
+    printf 'bench: error: %s\n' "$*" >&2
+    exit 1
+}
+
+# ---------------------------------------------------------------------------------------------
+# Tools
+
+APT_UPDATED=0
+apt_install() {
+    local sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || die "need root (or sudo) to install: $*"
+        sudo=(sudo)
+    fi
+    if [ "$APT_UPDATED" -eq 0 ]; then
+        say "apt-get update"
+        "${sudo[@]}" apt-get update -qq
+        APT_UPDATED=1
+    fi
+    say "apt-get install $*"
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+need_tool() { # COMMAND DEBIAN-PACKAGE
+    command -v "$1" >/dev/null && return 0
+    apt_install "$2"
+    command -v "$1" >/dev/null || die "$1 still missing after installing $2"
+}
+
+need_tool wrk wrk
+need_tool curl curl
+need_tool python3 python3
+
+if [ -n "${OPSCONDUCTOR_BIN:-}" ]; then
+    :
+elif [ "${SKIP_BUILD:-0}" = 1 ]; then
+    :
+else
+    say "cargo build --release -p opsconductor"
+    cargo build --release -p opsconductor
+fi
+[ -x "$BIN" ] || die "no binary at $BIN (build it, or unset SKIP_BUILD)"
+
+# ---------------------------------------------------------------------------------------------
+# Work area, server lifecycle, cleanup
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/opsconductor-bench.XXXXXX")
+SERVER_PID=""
+SERVER_LOG=""
+BG_PIDS=()
+
+alive() { # PID: running and not a zombie
+    local stat
+    [ -r "/proc/$1/stat" ] || return 1
+    read -r stat <"/proc/$1/stat" 2>/dev/null || return 1
+    stat=${stat##*) }
+    [ "${stat%% *}" != Z ]
+}
+
+cleanup() {
+    local status=$?
+    set +e
+    local pid
+    for pid in "${BG_PIDS[@]}"; do
+        alive "$pid" && kill -TERM "$pid" 2>/dev/null
+    done
+    if [ -n "$SERVER_PID" ] && alive "$SERVER_PID"; then
+        kill -TERM "$SERVER_PID" 2>/dev/null
+        for _ in $(seq 100); do
+            alive "$SERVER_PID" || break
+            sleep 0.1
+        done
+        alive "$SERVER_PID" && kill -KILL "$SERVER_PID" 2>/dev/null
+    fi
+    wait 2>/dev/null
+    if [ "${KEEP_WORK:-0}" = 1 ]; then
+        echo "bench: work directory kept: $WORK" >&2
+    else
+        rm -rf "$WORK"
+    fi
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+now_us() { # VAR: microseconds since the epoch (EPOCHREALTIME may use a decimal comma)
+    local t=$EPOCHREALTIME
+    printf -v "$1" '%s' "${t//[.,]/}"
+}
+
+server_failed() { # MESSAGE
+    echo "bench: error: the server $1; its log ($SERVER_LOG):" >&2
+    tail -n 60 "$SERVER_LOG" >&2 2>/dev/null || true
+    exit 1
+}
+
+# start_server DATA_DIR LOG: spawns the server, waits until GET /health answers 200 and sets
+# SERVER_PID, ADDR and START_MS (spawn to first 200, in ms).
+start_server() {
+    local dir=$1 t0 t deadline code addr=""
+    local addr_re='^[][0-9a-fA-F.:]+:[0-9]+$'
+    SERVER_LOG=$2
+    mkdir -p "$dir"
+    rm -f "$dir/listen-addr" # a restart must not read the previous run's port
+    now_us t0
+    OPSCONDUCTOR_DATA_DIR="$dir" \
+        OPSCONDUCTOR_LISTEN=127.0.0.1:0 \
+        OPSCONDUCTOR_HTTP_LISTEN=off \
+        OPSCONDUCTOR_ADMIN_PASSWORD="$ADMIN_PASSWORD" \
+        OPSCONDUCTOR_LOG=warn \
+        "$BIN" serve >>"$SERVER_LOG" 2>&1 &
+    SERVER_PID=$!
+    deadline=$((t0 + START_DEADLINE_SECS * 1000000))
+    while :; do
+        if [ -z "$addr" ] && [ -s "$dir/listen-addr" ]; then
+            read -r addr <"$dir/listen-addr" || true
+            [[ $addr =~ $addr_re ]] || addr=""
+        fi
+        if [ -n "$addr" ]; then
+            code=$(curl -sk -o /dev/null -w '%{http_code}' --max-time 2 "https://$addr/health" || true)
+            if [ "$code" = 200 ]; then
+                now_us t
+                START_MS=$(((t - t0 + 500) / 1000))
+                ADDR=$addr
+                return 0
+            fi
+        fi
+        alive "$SERVER_PID" || server_failed "exited before GET /health answered 200"
+        now_us t
+        [ "$t" -lt "$deadline" ] ||
+            server_failed "did not answer GET /health with 200 within ${START_DEADLINE_SECS}s (last status: ${code:-none}, address: ${addr:-not written})"
+        sleep 0.005
+    done
+}
+
+# stop_server: SIGTERM, wait (15 s deadline, then SIGKILL); sets STOP_MS and STOP_STATUS.
+stop_server() {
+    local t0 t status=0
+    [ -n "$SERVER_PID" ] || return 0
+    now_us t0
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 1500); do
+        alive "$SERVER_PID" || break
+        sleep 0.01
+    done
+    if alive "$SERVER_PID"; then
+        echo "bench: warning: the server ignored SIGTERM for 15 s; killing it" >&2
+        kill -KILL "$SERVER_PID" 2>/dev/null || true
+    fi
+    wait "$SERVER_PID" 2>/dev/null || status=$?
+    now_us t
+    STOP_MS=$(((t - t0 + 500) / 1000))
+    STOP_STATUS=$status
+    SERVER_PID=""
+    if [ "$status" -ne 0 ]; then
+        echo "bench: warning: the server exited with status $status after SIGTERM; log: $SERVER_LOG" >&2
+        tail -n 20 "$SERVER_LOG" >&2 || true
+        STOP_FAILURES=$((STOP_FAILURES + 1))
+    fi
+}
+STOP_FAILURES=0
+
+rss_kib() { # PID FIELD (VmRSS, VmHWM)
+    awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
+}
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
+
+stats() { # numbers on stdin -> "median min max"
+    python3 -c '
+import statistics, sys
+xs = [float(x) for x in sys.stdin.read().split()]
+print("%g %g %g" % (statistics.median(xs), min(xs), max(xs)))'
+}
+
+# ---------------------------------------------------------------------------------------------
+# 1. Start-up
+
+say "start-up: $STARTS first starts (fresh data dir each) and $STARTS restarts"
+FIRST_MS=()
+RESTART_MS=()
+STOPS_MS=()
+for i in $(seq "$STARTS"); do
+    dir="$WORK/start-$i"
+    start_server "$dir" "$WORK/start-$i.log"
+    FIRST_MS+=("$START_MS")
+    stop_server
+    STOPS_MS+=("$STOP_MS")
+    start_server "$dir" "$WORK/start-$i.log"
+    RESTART_MS+=("$START_MS")
+    stop_server
+    STOPS_MS+=("$STOP_MS")
+    rm -rf "$dir"
+    echo "    run $i: first start ${FIRST_MS[-1]} ms, restart ${RESTART_MS[-1]} ms" >&2
+done
+read -r FIRST_MED FIRST_MIN FIRST_MAX < <(printf '%s\n' "${FIRST_MS[@]}" | stats)
+read -r RESTART_MED RESTART_MIN RESTART_MAX < <(printf '%s\n' "${RESTART_MS[@]}" | stats)
+read -r STOP_MED _ STOP_MAX < <(printf '%s\n' "${STOPS_MS[@]}" | stats)
+
+# ---------------------------------------------------------------------------------------------
+# 2. The server under test, idle memory
+
+DATA="$WORK/data"
+start_server "$DATA" "$WORK/server.log"
+say "server up at https://$ADDR (pid $SERVER_PID) after $START_MS ms; settling ${SETTLE_SECS}s"
+sleep "$SETTLE_SECS"
+RSS_IDLE=$(rss_kib "$SERVER_PID" VmRSS)
+CA="$DATA/tls/ca.pem"
+[ -s "$CA" ] || die "no CA certificate at $CA"
+
+LOGIN_BODY=$(ADMIN_PASSWORD=$ADMIN_PASSWORD python3 -c '
+import json, os
+print(json.dumps({"username": "admin", "password": os.environ["ADMIN_PASSWORD"]}))')
+
+login() { # prints the access token; fails loudly
+    local out code body
+    out=$(curl -sS --cacert "$CA" --max-time 30 -H 'Content-Type: application/json' \
+        -d "$LOGIN_BODY" -w '\n%{http_code}' "https://$ADDR/api/login") ||
+        die "POST /api/login failed (curl, verifying against $CA)"
+    code=${out##*$'\n'}
+    body=${out%$'\n'*}
+    [ "$code" = 200 ] || die "POST /api/login answered $code: $body"
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])' <<<"$body" ||
+        die "no access_token in the login answer: $body"
+}
+
+check_get() { # PATH TOKEN: one request must answer 200
+    local out code
+    out=$(curl -sS --cacert "$CA" --max-time 10 -H "Authorization: Bearer $2" \
+        -w '\n%{http_code}' "https://$ADDR$1") || die "GET $1 failed (curl)"
+    code=${out##*$'\n'}
+    [ "$code" = 200 ] || die "GET $1 answered $code: ${out%$'\n'*}"
+}
+
+TOKEN=$(login)
+check_get /users "$TOKEN"
+check_get /api/verify "$TOKEN"
+
+# ---------------------------------------------------------------------------------------------
+# 3. Load
+
+# Login script: POST with a JSON body; counts answers by status so 429s or 5xx show up.
+LOGIN_LUA="$WORK/login.lua"
+{
+    printf 'wrk.method = "POST"\nwrk.body = [[%s]]\nwrk.headers["Content-Type"] = "application/json"\n' "$LOGIN_BODY"
+    cat <<'LUA'
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) statuses = {} end
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+function done(summary, latency, requests)
+  local total = {}
+  for _, t in ipairs(threads) do
+    for code, n in pairs(t:get("statuses")) do total[code] = (total[code] or 0) + n end
+  end
+  for code, n in pairs(total) do io.write(string.format("status %d: %d\n", code, n)) end
+end
+LUA
+} >"$LOGIN_LUA"
+
+# Probe script: each connection pauses SIDE_DELAY_MS between requests (light, steady traffic).
+PROBE_LUA="$WORK/probe.lua"
+printf 'function delay() return %d end\n' "$SIDE_DELAY_MS" >"$PROBE_LUA"
+
+# wrk_run NAME THREADS CONNECTIONS TIMEOUT URL [wrk args...]: output in $WORK/wrk-NAME.txt
+wrk_run() {
+    local name=$1 threads=$2 conns=$3 timeout=$4 url=$5
+    shift 5
+    wrk -t"$threads" -c"$conns" -d"$DURATION" --timeout "$timeout" --latency "$@" "$url" \
+        >"$WORK/wrk-$name.txt" 2>&1
+}
+
+wrk_show() { # NAME TITLE
+    echo "---- $2"
+    cat "$WORK/wrk-$1.txt"
+}
+
+# wrk_get NAME FIELD: rps, p50, p99 (in ms), requests, non2xx, errors
+wrk_get() {
+    awk -v field="$2" '
+    function ms(v) {
+        if (v ~ /us$/) return v / 1000
+        if (v ~ /ms$/) return v + 0
+        if (v ~ /m$/) return v * 60000
+        if (v ~ /s$/) return v * 1000
+        return v
+    }
+    /^ +50% / { p50 = ms($2) }
+    /^ +99% / { p99 = ms($2) }
+    /^Requests\/sec:/ { rps = $2 }
+    / requests in / { requests = $1 }
+    /Non-2xx or 3xx responses:/ { non2xx = $NF }
+    /Socket errors:/ { gsub(",", ""); errors = $4 + $6 + $8 + $10 }
+    END {
+        if (field == "rps") printf "%.1f", rps
+        else if (field == "p50") printf "%.2f", p50
+        else if (field == "p99") printf "%.2f", p99
+        else if (field == "requests") printf "%d", requests
+        else if (field == "non2xx") printf "%d", non2xx
+        else if (field == "errors") printf "%d", errors
+    }' "$WORK/wrk-$1.txt"
+}
+
+AUTH="Authorization: Bearer $TOKEN"
+BASE="https://$ADDR"
+
+say "GET /users: $CONNECTIONS connections, $THREADS threads, $DURATION"
+TOKEN=$(login)
+AUTH="Authorization: Bearer $TOKEN"
+wrk_run users "$THREADS" "$CONNECTIONS" 10s "$BASE/users" -H "$AUTH"
+wrk_show users "GET /users"
+
+say "GET /api/verify: $CONNECTIONS connections, $THREADS threads, $DURATION"
+TOKEN=$(login)
+AUTH="Authorization: Bearer $TOKEN"
+wrk_run verify "$THREADS" "$CONNECTIONS" 10s "$BASE/api/verify" -H "$AUTH"
+wrk_show verify "GET /api/verify"
+
+say "baseline probe: GET /api/verify, $SIDE_CONNECTIONS connections, ${SIDE_DELAY_MS} ms pause, no other load"
+TOKEN=$(login)
+AUTH="Authorization: Bearer $TOKEN"
+wrk_run probe-idle 1 "$SIDE_CONNECTIONS" 10s "$BASE/api/verify" -H "$AUTH" -s "$PROBE_LUA"
+wrk_show probe-idle "probe GET /api/verify without login load"
+
+say "POST /api/login: $CONNECTIONS connections, $THREADS threads, $DURATION; probe GET /api/verify beside it"
+TOKEN=$(login)
+AUTH="Authorization: Bearer $TOKEN"
+# Started directly (not through wrk_run) so that $! is wrk itself and cleanup can stop it.
+wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout 60s --latency -s "$LOGIN_LUA" \
+    "$BASE/api/login" >"$WORK/wrk-login.txt" 2>&1 &
+BG_PIDS+=("$!")
+wrk -t1 -c"$SIDE_CONNECTIONS" -d"$DURATION" --timeout 10s --latency -s "$PROBE_LUA" -H "$AUTH" \
+    "$BASE/api/verify" >"$WORK/wrk-probe-login.txt" 2>&1 &
+BG_PIDS+=("$!")
+WRK_FAILED=0
+for pid in "${BG_PIDS[@]}"; do
+    wait "$pid" || WRK_FAILED=1
+done
+BG_PIDS=()
+wrk_show login "POST /api/login"
+wrk_show probe-login "probe GET /api/verify during login load"
+[ "$WRK_FAILED" -eq 0 ] || die "wrk failed during the login load (outputs above)"
+
+alive "$SERVER_PID" || server_failed "died during the load"
+RSS_LOAD=$(rss_kib "$SERVER_PID" VmRSS)
+RSS_PEAK=$(rss_kib "$SERVER_PID" VmHWM)
+check_get /api/verify "$(login)"
+
+LOG_LINES=$(cat "$WORK"/start-*.log "$WORK/server.log" | grep -c . || true)
+stop_server
+
+# ---------------------------------------------------------------------------------------------
+# 4. Summary
+
+LOGIN_STATUSES=$(grep '^status ' "$WORK/wrk-login.txt" | sed 's/^status //' | sort | paste -sd ' ' || true)
+
+row() { # NAME CONNS
+    printf '%-44s %5s %10s %10s %10s %9s %7s\n' "$1" "$2" "$(wrk_get "$3" rps)" \
+        "$(wrk_get "$3" p50)" "$(wrk_get "$3" p99)" "$(wrk_get "$3" non2xx)" "$(wrk_get "$3" errors)"
+}
+
+{
+    echo
+    echo "================ OpsConductor foundation benchmark ================"
+    echo "commit $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown), $(nproc) cores, $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "wrk runs of $DURATION; main runs $CONNECTIONS connections / $THREADS threads; probe $SIDE_CONNECTIONS connections, ${SIDE_DELAY_MS} ms pause"
+    echo
+    printf '%-44s %s\n' "start-up, first start (fresh data dir)" "median ${FIRST_MED} ms (min ${FIRST_MIN}, max ${FIRST_MAX}; n=$STARTS)"
+    printf '%-44s %s\n' "start-up, restart (existing data dir)" "median ${RESTART_MED} ms (min ${RESTART_MIN}, max ${RESTART_MAX}; n=$STARTS)"
+    printf '%-44s %s\n' "shutdown after SIGTERM" "median ${STOP_MED} ms (max ${STOP_MAX}); non-zero exits: $STOP_FAILURES"
+    printf '%-44s %s\n' "RSS idle (after ${SETTLE_SECS}s settle)" "$(mib "$RSS_IDLE")"
+    printf '%-44s %s\n' "RSS after load" "$(mib "$RSS_LOAD") (peak VmHWM $(mib "$RSS_PEAK"))"
+    echo
+    printf '%-44s %5s %10s %10s %10s %9s %7s\n' "load" "conns" "req/s" "p50 ms" "p99 ms" "non-2xx" "errors"
+    row "GET /users" "$CONNECTIONS" users
+    row "GET /api/verify" "$CONNECTIONS" verify
+    row "POST /api/login (logins/s)" "$CONNECTIONS" login
+    row "probe GET /api/verify, no other load" "$SIDE_CONNECTIONS" probe-idle
+    row "probe GET /api/verify, during login load" "$SIDE_CONNECTIONS" probe-login
+    echo
+    echo "login answers by status: ${LOGIN_STATUSES:-none}"
+    echo "server log lines (OPSCONDUCTOR_LOG=warn), all starts and the load: $LOG_LINES"
+    echo "===================================================================="
+} | tee "$WORK/summary.txt"
+
+if [ "$LOG_LINES" -gt 0 ]; then
+    echo "first server log lines:" >&2
+    cat "$WORK"/start-*.log "$WORK/server.log" | head -n 20 >&2
+fi
