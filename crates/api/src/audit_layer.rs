@@ -166,6 +166,21 @@ pub async fn record_mutations(
     response
 }
 
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for AuditSlot {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        // Outside the audit layer (reads), notes go nowhere.
+        Ok(parts
+            .extensions
+            .get::<AuditSlot>()
+            .cloned()
+            .unwrap_or_default())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,20 +208,5 @@ mod tests {
         assert_eq!(outcome(201), "success");
         assert_eq!(outcome(429), "denied");
         assert_eq!(outcome(422), "failure");
-    }
-}
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for AuditSlot {
-    type Rejection = std::convert::Infallible;
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _state: &S,
-    ) -> Result<Self, Self::Rejection> {
-        // Outside the audit layer (reads), notes go nowhere.
-        Ok(parts
-            .extensions
-            .get::<AuditSlot>()
-            .cloned()
-            .unwrap_or_default())
     }
 }

@@ -65,10 +65,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             _ if msg.starts_with("invalid type") => "type_error",
             _ => "value_error",
         };
-        if kind == "missing" {
-            if let Some(field) = msg.split('`').nth(1) {
-                loc.push(field.to_string());
-            }
+        if kind == "missing"
+            && let Some(field) = msg.split('`').nth(1)
+        {
+            loc.push(field.to_string());
         }
         let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
         ApiError::invalid(loc, kind, msg)

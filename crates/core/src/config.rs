@@ -372,12 +372,16 @@ mod tests {
 
     #[test]
     fn bad_values_are_refused_with_the_key_named() {
-        let mut config = Config::default();
-        config.listen = "nonsense".into();
+        let config = Config {
+            listen: "nonsense".into(),
+            ..Config::default()
+        };
         let err = config.validate().expect_err("refused").to_string();
         assert!(err.contains("OPSCONDUCTOR_LISTEN"), "{err}");
-        let mut config = Config::default();
-        config.roles = "api,wroker".into();
+        let config = Config {
+            roles: "api,wroker".into(),
+            ..Config::default()
+        };
         assert!(
             config
                 .validate()
@@ -385,8 +389,10 @@ mod tests {
                 .to_string()
                 .contains("wroker")
         );
-        let mut config = Config::default();
-        config.database_url = Some("mysql://x".into());
+        let config = Config {
+            database_url: Some("mysql://x".into()),
+            ..Config::default()
+        };
         assert!(config.validate().is_err());
     }
 }

@@ -22,10 +22,10 @@ pub async fn check(core: &Core, username: &str, ip: Option<&str>) -> Result<()> 
     keys.extend(ip.map(ip_key));
     let mut wait = 0i64;
     for key in &keys {
-        if let Some(state) = throttle::get(&core.db, key).await? {
-            if let Some(until) = state.locked_until.filter(|u| *u > now) {
-                wait = wait.max((until.get() - now.get()).num_seconds() + 1);
-            }
+        if let Some(state) = throttle::get(&core.db, key).await?
+            && let Some(until) = state.locked_until.filter(|u| *u > now)
+        {
+            wait = wait.max((until.get() - now.get()).num_seconds() + 1);
         }
     }
     if wait > 0 {

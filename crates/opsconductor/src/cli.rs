@@ -261,10 +261,10 @@ async fn healthcheck(config: &Config, url: Option<String>) -> anyhow::Result<Exi
     };
     let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(5));
     let ca = opsconductor_api::tls::GeneratedPaths::in_data_dir(&config.data_dir).ca;
-    if config.tls.cert.is_none() {
-        if let Ok(pem) = std::fs::read(&ca) {
-            builder = builder.tls_certs_only([reqwest::Certificate::from_pem(&pem)?]);
-        }
+    if config.tls.cert.is_none()
+        && let Ok(pem) = std::fs::read(&ca)
+    {
+        builder = builder.tls_certs_only([reqwest::Certificate::from_pem(&pem)?]);
     }
     let client = builder.build()?;
     let url = format!("{}/health", base.trim_end_matches('/'));

@@ -67,15 +67,15 @@ impl Db {
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(10));
-                if let Some(parent) = options.get_filename().parent() {
-                    if !parent.as_os_str().is_empty() {
-                        std::fs::create_dir_all(parent).map_err(|e| {
-                            StoreError::Config(format!(
-                                "cannot create database directory {}: {e}",
-                                parent.display()
-                            ))
-                        })?;
-                    }
+                if let Some(parent) = options.get_filename().parent()
+                    && !parent.as_os_str().is_empty()
+                {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        StoreError::Config(format!(
+                            "cannot create database directory {}: {e}",
+                            parent.display()
+                        ))
+                    })?;
                 }
                 let pool = SqlitePoolOptions::new()
                     .max_connections(max_connections.max(1))
