@@ -117,7 +117,6 @@ cleanup() {
         done
         alive "$SERVER_PID" && kill -KILL "$SERVER_PID" 2>/dev/null
     fi
-    wait 2>/dev/null
     if [ "${KEEP_WORK:-0}" = 1 ]; then
         echo "bench: work directory kept: $WORK" >&2
     else
@@ -130,8 +129,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 now_us() { # VAR: microseconds since the epoch (EPOCHREALTIME may use a decimal comma)
-    local t=$EPOCHREALTIME
-    printf -v "$1" '%s' "${t//[.,]/}"
+    local _now=$EPOCHREALTIME
+    printf -v "$1" '%s' "${_now//[.,]/}"
 }
 
 server_failed() { # MESSAGE

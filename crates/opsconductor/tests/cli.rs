@@ -1,0 +1,213 @@
+//! The binary as an operator runs it: serve, healthcheck, migrate, admin, configuration errors.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_opsconductor");
+
+fn opsconductor(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env("OPSCONDUCTOR_DATA_DIR", data_dir)
+        .env("OPSCONDUCTOR_LISTEN", "127.0.0.1:0")
+        .env("OPSCONDUCTOR_HTTP_LISTEN", "off")
+        .env_remove("OPSCONDUCTOR_DATABASE_URL")
+        .env_remove("OPSCONDUCTOR_ADMIN_PASSWORD");
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Waits (bounded) for the server to write its address.
+fn wait_for_listen_addr(data_dir: &Path, child: &mut Child) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let path = data_dir.join("listen-addr");
+    loop {
+        if let Ok(addr) = std::fs::read_to_string(&path) {
+            return addr.trim().to_string();
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("server exited early: {status}");
+        }
+        assert!(Instant::now() < deadline, "server did not start in time");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn serve_answers_healthcheck_stops_on_sigterm_and_never_logs_the_configured_password() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let secret = "configured-admin-secret-42";
+    let mut child = opsconductor(dir.path())
+        .arg("serve")
+        .env("OPSCONDUCTOR_ADMIN_PASSWORD", secret)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn serve");
+    let addr = wait_for_listen_addr(dir.path(), &mut child);
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+
+    let out = run(opsconductor(dir.path()).arg("healthcheck"));
+    assert!(out.status.success(), "healthcheck: {}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("healthy"));
+
+    let status = terminate(&mut child);
+    assert!(status.success(), "graceful exit: {status}");
+    let mut log = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().expect("stderr"), &mut log).expect("log");
+    assert!(log.contains("listening"), "{log}");
+    assert!(
+        !log.contains(secret),
+        "the configured admin password appeared in the log"
+    );
+
+    let out = run(opsconductor(dir.path()).arg("healthcheck"));
+    assert!(
+        !out.status.success(),
+        "healthcheck fails once the server is gone"
+    );
+}
+
+#[test]
+fn migrate_then_admin_create_user_and_reset_password() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = run(opsconductor(dir.path()).arg("migrate"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(dir.path().join("opsconductor.db").exists());
+
+    let mut child = opsconductor(dir.path())
+        .args([
+            "admin",
+            "create-user",
+            "--username",
+            "ops",
+            "--email",
+            "ops@example.com",
+            "--role",
+            "operator",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"operator-password\n")
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("created user 'ops'") && stdout.contains("role operator"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("operator-password"),
+        "a password given on stdin is not echoed"
+    );
+
+    let out = run(opsconductor(dir.path()).args([
+        "admin",
+        "create-user",
+        "--username",
+        "ops",
+        "--email",
+        "o2@example.com",
+    ]));
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("already exists"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = run(opsconductor(dir.path()).args([
+        "admin",
+        "create-user",
+        "--username",
+        "x",
+        "--email",
+        "bad",
+        "--role",
+        "root",
+    ]));
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("email") && err.contains("role"), "{err}");
+
+    let out = run(opsconductor(dir.path()).args(["admin", "reset-password", "--username", "ops"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("password: "),
+        "a generated password is shown once"
+    );
+
+    let out =
+        run(opsconductor(dir.path()).args(["admin", "reset-password", "--username", "nobody"]));
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("User not found"));
+}
+
+#[test]
+fn bad_configuration_is_refused_with_a_clear_message_and_no_secret() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = run(opsconductor(dir.path())
+        .arg("migrate")
+        .env("OPSCONDUCTOR_DATABASE_URL", "mysql://ops:hunter2@db/ops"));
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("mysql") && err.contains("sqlite://"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    assert!(
+        !dir.path().join("opsconductor.db").exists(),
+        "no SQLite file appears by accident"
+    );
+
+    let out = run(opsconductor(dir.path())
+        .arg("serve")
+        .env("OPSCONDUCTOR_LISTEN", "not-an-address"));
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("OPSCONDUCTOR_LISTEN"));
+
+    let config = dir.path().join("opsconductor.toml");
+    std::fs::write(&config, "listne = \"127.0.0.1:1\"\n").expect("write");
+    let out = run(opsconductor(dir.path())
+        .arg("--config")
+        .arg(&config)
+        .arg("migrate"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("listne"),
+        "unknown keys are warned: {}",
+        text(&out.stderr)
+    );
+}
