@@ -17,7 +17,7 @@
 #   SETTLE_SECS=2       wait before reading the idle RSS
 #   START_DEADLINE_SECS=60  how long a start may take before the run fails
 #   SKIP_BUILD=1        use the existing target/release/opsconductor
-#   OPSCONDUCTOR_BIN=P  benchmark this binary instead (implies no build)
+#   BENCH_BIN=PATH      benchmark this binary instead (implies SKIP_BUILD=1)
 #   KEEP_WORK=1         keep the temporary directory (data dirs, server logs, wrk outputs)
 set -euo pipefail
 
@@ -33,7 +33,10 @@ STARTS=${STARTS:-5}
 SETTLE_SECS=${SETTLE_SECS:-2}
 START_DEADLINE_SECS=${START_DEADLINE_SECS:-60}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-BIN=${OPSCONDUCTOR_BIN:-$TARGET_DIR/release/opsconductor}
+BIN=${BENCH_BIN:-$TARGET_DIR/release/opsconductor}
+if [ -n "${BENCH_BIN:-}" ]; then
+    SKIP_BUILD=1
+fi
 ADMIN_PASSWORD='bench-Admin-passw0rd'
 
 # The server reads OPSCONDUCTOR_* from the environment: start it from a clean slate.
@@ -76,11 +79,7 @@ need_tool wrk wrk
 need_tool curl curl
 need_tool python3 python3
 
-if [ -n "${OPSCONDUCTOR_BIN:-}" ]; then
-    :
-elif [ "${SKIP_BUILD:-0}" = 1 ]; then
-    :
-else
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
     say "cargo build --release -p opsconductor"
     cargo build --release -p opsconductor
 fi
@@ -134,7 +133,7 @@ now_us() { # VAR: microseconds since the epoch (EPOCHREALTIME may use a decimal 
 }
 
 server_failed() { # MESSAGE
-    echo "bench: error: the server $1; its log ($SERVER_LOG):" >&2
+    echo "bench: error: the server $1; its log:" >&2
     tail -n 60 "$SERVER_LOG" >&2 2>/dev/null || true
     exit 1
 }
@@ -178,7 +177,7 @@ start_server() {
     done
 }
 
-# stop_server: SIGTERM, wait (15 s deadline, then SIGKILL); sets STOP_MS and STOP_STATUS.
+# stop_server: SIGTERM, wait (15 s deadline, then SIGKILL); sets STOP_MS (a non-zero exit is reported and counted).
 stop_server() {
     local t0 t status=0
     [ -n "$SERVER_PID" ] || return 0
@@ -195,7 +194,6 @@ stop_server() {
     wait "$SERVER_PID" 2>/dev/null || status=$?
     now_us t
     STOP_MS=$(((t - t0 + 500) / 1000))
-    STOP_STATUS=$status
     SERVER_PID=""
     if [ "$status" -ne 0 ]; then
         echo "bench: warning: the server exited with status $status after SIGTERM; log: $SERVER_LOG" >&2
@@ -355,12 +353,14 @@ TOKEN=$(login)
 AUTH="Authorization: Bearer $TOKEN"
 wrk_run users "$THREADS" "$CONNECTIONS" 10s "$BASE/users" -H "$AUTH"
 wrk_show users "GET /users"
+RSS_USERS=$(rss_kib "$SERVER_PID" VmRSS)
 
 say "GET /api/verify: $CONNECTIONS connections, $THREADS threads, $DURATION"
 TOKEN=$(login)
 AUTH="Authorization: Bearer $TOKEN"
 wrk_run verify "$THREADS" "$CONNECTIONS" 10s "$BASE/api/verify" -H "$AUTH"
 wrk_show verify "GET /api/verify"
+RSS_VERIFY=$(rss_kib "$SERVER_PID" VmRSS)
 
 say "baseline probe: GET /api/verify, $SIDE_CONNECTIONS connections, ${SIDE_DELAY_MS} ms pause, no other load"
 TOKEN=$(login)
@@ -416,6 +416,7 @@ row() { # NAME CONNS
     printf '%-44s %s\n' "shutdown after SIGTERM" "median ${STOP_MED} ms (max ${STOP_MAX}); non-zero exits: $STOP_FAILURES"
     printf '%-44s %s\n' "RSS idle (after ${SETTLE_SECS}s settle)" "$(mib "$RSS_IDLE")"
     printf '%-44s %s\n' "RSS after load" "$(mib "$RSS_LOAD") (peak VmHWM $(mib "$RSS_PEAK"))"
+    printf '%-44s %s\n' "  after GET /users, GET /api/verify" "$(mib "$RSS_USERS"), $(mib "$RSS_VERIFY")"
     echo
     printf '%-44s %5s %10s %10s %10s %9s %7s\n' "load" "conns" "req/s" "p50 ms" "p99 ms" "non-2xx" "errors"
     row "GET /users" "$CONNECTIONS" users
