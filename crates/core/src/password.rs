@@ -1,14 +1,15 @@
-//! Password hashing: argon2id on the blocking pool, with a cap on concurrent hashes so a
-//! login storm cannot starve the request-serving threads. Legacy bcrypt hashes from the
+//! Password hashing: argon2id on dedicated threads, capped so a login storm cannot starve
+//! the request-serving threads. Legacy bcrypt hashes from the
 //! older product verify and are flagged for re-hashing.
 
-use std::sync::Arc;
+use std::sync::mpsc::TrySendError;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::OnceCell;
 
 /// The outcome of checking a password against a stored hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,10 +19,17 @@ pub struct Verified {
     pub needs_rehash: bool,
 }
 
-/// Hashes and verifies passwords off the async runtime.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Hashes and verifies passwords off the async runtime, on a few dedicated threads.
+///
+/// Dedicated threads (one per core but one) rather than the blocking pool: each argon2 run
+/// needs 19 MiB, and the allocator keeps that memory per thread, so a dozen pool threads
+/// taking turns would each hold on to their own copy (seen: RSS 17 → 200 MiB under a login
+/// storm). The same cap keeps at least one core serving other requests during the storm.
 #[derive(Clone)]
 pub struct Passwords {
-    permits: Arc<Semaphore>,
+    jobs: std::sync::mpsc::SyncSender<Job>,
     dummy_hash: Arc<OnceCell<String>>,
 }
 
@@ -37,13 +45,35 @@ fn argon2() -> Argon2<'static> {
 }
 
 impl Passwords {
-    /// Allows one hash at a time per core but one, so at least one core keeps serving requests.
     pub fn new() -> Self {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1);
+        let workers = cores.saturating_sub(1).max(1);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(1024);
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..workers {
+            let rx = Arc::clone(&rx);
+            let spawned = std::thread::Builder::new()
+                .name(format!("password-hash-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = match rx.lock() {
+                            Ok(guard) => guard.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(err) = spawned {
+                tracing::error!(error = %err, "cannot start a password hashing thread");
+            }
+        }
         Self {
-            permits: Arc::new(Semaphore::new(cores.saturating_sub(1).max(1))),
+            jobs: tx,
             dummy_hash: Arc::new(OnceCell::new()),
         }
     }
@@ -51,32 +81,39 @@ impl Passwords {
     async fn run_blocking<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
-    ) -> anyhow::Result<T> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .context("password hasher closed")?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .context("password hashing task failed")
+    ) -> crate::Result<T> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = done.send(work());
+        });
+        self.jobs.try_send(job).map_err(|err| match err {
+            TrySendError::Full(_) => {
+                crate::Error::Unavailable("Too many sign-ins in progress; retry shortly".into())
+            }
+            TrySendError::Disconnected(_) => {
+                anyhow::anyhow!("password hashing threads are gone").into()
+            }
+        })?;
+        Ok(result.await.context("password hashing job was dropped")?)
     }
 
     /// A new argon2id PHC string for `password`.
-    pub async fn hash(&self, password: &str) -> anyhow::Result<String> {
+    pub async fn hash(&self, password: &str) -> crate::Result<String> {
         let password = password.to_owned();
-        self.run_blocking(move || {
-            let salt = SaltString::generate(&mut OsRng);
-            argon2()
-                .hash_password(password.as_bytes(), &salt)
-                .map(|h| h.to_string())
-                .map_err(|e| anyhow::anyhow!("argon2 hashing failed: {e}"))
-        })
-        .await?
+        let hashed = self
+            .run_blocking(move || {
+                let salt = SaltString::generate(&mut OsRng);
+                argon2()
+                    .hash_password(password.as_bytes(), &salt)
+                    .map(|h| h.to_string())
+                    .map_err(|e| anyhow::anyhow!("argon2 hashing failed: {e}"))
+            })
+            .await?;
+        Ok(hashed?)
     }
 
     /// Checks `password` against `stored` (argon2 PHC or legacy bcrypt).
-    pub async fn verify(&self, password: &str, stored: &str) -> anyhow::Result<Verified> {
+    pub async fn verify(&self, password: &str, stored: &str) -> crate::Result<Verified> {
         let password = password.to_owned();
         let stored = stored.to_owned();
         self.run_blocking(move || verify_blocking(&password, &stored))
@@ -85,7 +122,7 @@ impl Passwords {
 
     /// Spends the same effort as a real verification, so an unknown username takes as long
     /// to reject as a wrong password.
-    pub async fn verify_dummy(&self, password: &str) -> anyhow::Result<()> {
+    pub async fn verify_dummy(&self, password: &str) -> crate::Result<()> {
         let hash = self
             .dummy_hash
             .get_or_try_init(|| self.hash("opsconductor-dummy-password"))

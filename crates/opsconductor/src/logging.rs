@@ -3,8 +3,17 @@ use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 /// Structured logs to stderr with the configured filter (`OPSCONDUCTOR_LOG`).
+///
+/// rustls warns once per connection about clients that send an IP address as SNI (wrk,
+/// OpenSSL clients): any client could flood the log with that, so rustls is held to errors
+/// unless the filter names it.
 pub fn init(filter: &str) {
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|err| {
+    let filter = if filter.contains("rustls") {
+        filter.to_string()
+    } else {
+        format!("{filter},rustls=error")
+    };
+    let filter = EnvFilter::try_new(&filter).unwrap_or_else(|err| {
         eprintln!("warning: invalid log filter '{filter}' ({err}); using 'info'");
         EnvFilter::new("info")
     });
