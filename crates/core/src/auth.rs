@@ -127,34 +127,43 @@ pub async fn refresh(core: &Core, refresh_token: &str) -> Result<TokenPair> {
     issue_pair(core, User::try_from(user)?, &record.family_id).await
 }
 
-/// Resolves an access token to its user, re-reading role and token version from the database.
+/// Resolves an access token to its user, with role and token version as stored now (or at
+/// most `auth.user_cache_ttl_ms` ago when another node changed them).
 pub async fn authenticate(core: &Core, access_token: &str) -> Result<Caller> {
     let claims = core
         .tokens
         .verify_access(access_token)
         .ok_or_else(|| Error::Unauthorized("Invalid token".into()))?;
-    let user = user_store::get(&core.db, claims.user_id)
-        .await?
-        .ok_or_else(|| Error::Unauthorized("User not found".into()))?;
-    if user.token_version != claims.token_version {
+    let (caller, token_version) = match core.sessions.get(claims.user_id) {
+        Some(hit) => hit,
+        None => {
+            let epoch = core.sessions.epoch();
+            let user = user_store::get(&core.db, claims.user_id)
+                .await?
+                .ok_or_else(|| Error::Unauthorized("User not found".into()))?;
+            let role = user.role.parse::<Role>().map_err(|_| {
+                anyhow::anyhow!("user {} has an unknown role in the database", user.id)
+            })?;
+            let caller = Caller {
+                id: user.id,
+                username: user.username,
+                email: user.email,
+                role,
+            };
+            core.sessions.put(epoch, caller.clone(), user.token_version);
+            (caller, user.token_version)
+        }
+    };
+    if token_version != claims.token_version {
         return Err(Error::Unauthorized("Token revoked".into()));
     }
-    let role = user
-        .role
-        .parse::<Role>()
-        .map_err(|_| anyhow::anyhow!("user {} has an unknown role in the database", user.id))?;
-    Ok(Caller {
-        id: user.id,
-        username: user.username,
-        email: user.email,
-        role,
-    })
+    Ok(caller)
 }
 
 /// Invalidates every access and refresh token issued to the user so far.
 pub async fn revoke_all(core: &Core, user_id: i64) -> Result<()> {
-    user_store::bump_token_version(&core.db, user_id)
-        .await?
-        .ok_or_else(|| Error::Unauthorized("User not found".into()))?;
+    let bumped = user_store::bump_token_version(&core.db, user_id).await;
+    core.sessions.invalidate(user_id);
+    bumped?.ok_or_else(|| Error::Unauthorized("User not found".into()))?;
     Ok(())
 }

@@ -76,6 +76,9 @@ pub struct AuthConfig {
     pub failure_window_secs: u64,
     /// How long a lock lasts once it is triggered.
     pub lockout_secs: u64,
+    /// How long another API node may keep using a user's role and token version before
+    /// re-reading them (local changes apply at once); 0 re-reads on every request.
+    pub user_cache_ttl_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -131,6 +134,7 @@ impl Default for AuthConfig {
             max_failures_per_ip: 10,
             failure_window_secs: 900,
             lockout_secs: 900,
+            user_cache_ttl_ms: 1000,
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod config;
 mod error;
 pub mod password;
 pub mod secrets;
+pub mod session_cache;
 pub mod throttle;
 pub mod tokens;
 pub mod types;
@@ -27,6 +28,7 @@ pub struct Core {
     pub config: Arc<config::Config>,
     pub tokens: Arc<tokens::TokenKeys>,
     pub passwords: password::Passwords,
+    pub sessions: Arc<session_cache::SessionCache>,
 }
 
 impl Core {
@@ -45,7 +47,11 @@ impl Core {
             .await
             .context("cannot apply database migrations")?;
         let tokens = tokens::TokenKeys::load(&config)?;
+        let sessions = session_cache::SessionCache::new(std::time::Duration::from_millis(
+            config.auth.user_cache_ttl_ms,
+        ));
         Ok(Core {
+            sessions: Arc::new(sessions),
             db,
             config: Arc::new(config),
             tokens: Arc::new(tokens),

@@ -216,6 +216,7 @@ pub async fn update(core: &Core, caller: &Caller, id: i64, input: &UpdateUser) -
     if revoke {
         store::bump_token_version(&core.db, id).await?;
     }
+    core.sessions.invalidate(id);
     let record = store::get(&core.db, id).await?.ok_or_else(not_found)?;
     User::try_from(record)
 }
@@ -242,6 +243,7 @@ pub async fn delete(core: &Core, caller: &Caller, id: i64) -> Result<()> {
         }
         other => other.into(),
     })?;
+    core.sessions.invalidate(id);
     if !deleted {
         return Err(not_found());
     }
@@ -270,6 +272,7 @@ pub async fn assign_role(core: &Core, caller: &Caller, id: i64, raw_role: &str) 
     store::update(&core.db, id, &changes)
         .await?
         .ok_or_else(not_found)?;
+    core.sessions.invalidate(id);
     Ok(role)
 }
 
@@ -288,6 +291,7 @@ pub async fn reset_password(core: &Core, username: &str, password: &str) -> Resu
         .await?
         .ok_or_else(not_found)?;
     store::bump_token_version(&core.db, existing.id).await?;
+    core.sessions.invalidate(existing.id);
     let record = store::get(&core.db, existing.id)
         .await?
         .ok_or_else(not_found)?;

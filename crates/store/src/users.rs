@@ -80,20 +80,30 @@ pub async fn by_username(db: &Db, username: &str) -> StoreResult<Option<UserReco
     Ok(row)
 }
 
-/// One page of users, newest first, and the total count.
+#[derive(FromRow)]
+struct CountedUser {
+    #[sqlx(flatten)]
+    user: UserRecord,
+    total: i64,
+}
+
+/// One page of users, newest first, and the total count. The total rides along on each row
+/// (`COUNT(*) OVER ()`), so a page costs one query; only a page past the end needs a second.
 pub async fn list(db: &Db, skip: i64, limit: i64) -> StoreResult<(Vec<UserRecord>, i64)> {
-    let (rows, total) = with_pool!(db, pool => {
-        let rows = sqlx::query_as::<_, UserRecord>(concat!(
-            "SELECT ", user_columns!(), " FROM users ORDER BY id DESC LIMIT $1 OFFSET $2"
+    let rows = with_pool!(db, pool => {
+        sqlx::query_as::<_, CountedUser>(concat!(
+            "SELECT ", user_columns!(), ", COUNT(*) OVER () AS total FROM users ORDER BY id DESC LIMIT $1 OFFSET $2"
         ))
         .bind(limit)
         .bind(skip)
         .fetch_all(pool)
-        .await?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(pool).await?;
-        (rows, total)
+        .await?
     });
-    Ok((rows, total))
+    let total = match rows.first() {
+        Some(row) => row.total,
+        None => count(db).await?,
+    };
+    Ok((rows.into_iter().map(|r| r.user).collect(), total))
 }
 
 pub async fn count(db: &Db) -> StoreResult<i64> {

@@ -396,6 +396,9 @@ async fn list_paging_is_checked_and_capped(b: Backend) {
     assert_eq!(body["total"], 4);
     assert_eq!(body["users"].as_array().map(Vec::len), Some(2));
     assert_eq!(body["users"][0]["username"], "u1");
+    let (_, body) = json_of(app.get("/users?skip=10", &admin).await).await;
+    assert_eq!(body["total"], 4, "a page past the end still counts");
+    assert_eq!(body["users"].as_array().map(Vec::len), Some(0));
     let (_, body) = json_of(app.get("/users?limit=100000", &admin).await).await;
     assert_eq!(body["users"].as_array().map(Vec::len), Some(4));
     for bad in ["skip=-1", "limit=-5", "limit=abc"] {
