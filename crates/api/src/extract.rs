@@ -82,13 +82,65 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Path::<T>::from_request_parts(parts, state)
-            .await
-            .map(|p| Path(p.0))
-            .map_err(|rejection: PathRejection| {
-                ApiError::invalid(vec!["path".into()], "type_error", rejection.body_text())
-            })
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(p) => Ok(Path(p.0)),
+            Err(rejection) => Err(path_error(parts, state, rejection).await),
+        }
     }
+}
+
+/// A 422 located at the offending path parameter, e.g. `["path", "id"]`.
+async fn path_error<S: Send + Sync>(
+    parts: &mut Parts,
+    state: &S,
+    rejection: PathRejection,
+) -> ApiError {
+    use axum::extract::path::ErrorKind;
+    let PathRejection::FailedToDeserializePathParams(err) = &rejection else {
+        return ApiError::invalid(vec!["path".into()], "value_error", rejection.body_text());
+    };
+    let (key, value, expected) = match err.kind() {
+        ErrorKind::ParseErrorAtKey {
+            key,
+            value,
+            expected_type,
+        } => (Some(key.clone()), value.clone(), *expected_type),
+        ErrorKind::ParseError {
+            value,
+            expected_type,
+        }
+        | ErrorKind::ParseErrorAtIndex {
+            value,
+            expected_type,
+            ..
+        } => (None, value.clone(), *expected_type),
+        _ => return ApiError::invalid(vec!["path".into()], "value_error", rejection.body_text()),
+    };
+    // A single unnamed parameter: name it after the route's only parameter.
+    let key = match key {
+        Some(k) => Some(k),
+        None => axum::extract::RawPathParams::from_request_parts(parts, state)
+            .await
+            .ok()
+            .and_then(|raw| {
+                raw.iter()
+                    .find(|(_, v)| *v == value)
+                    .map(|(k, _)| k.to_string())
+            }),
+    };
+    let kind = if expected.starts_with('i') || expected.starts_with('u') {
+        "int_parsing"
+    } else {
+        "type_error"
+    };
+    let what = if kind == "int_parsing" {
+        "a valid integer"
+    } else {
+        expected
+    };
+    let mut loc = vec!["path".to_string()];
+    loc.extend(key);
+    ApiError::invalid(loc, kind, format!("Input should be {what}, got '{value}'"))
 }
 
 /// Query parameters; a bad value is a 422.

@@ -175,3 +175,44 @@ fn generate(paths: &GeneratedPaths) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", paths.expires.display()))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unreadable_or_non_pem_files_are_refused_with_the_path() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let cert = dir.path().join("cert.pem");
+        let key = dir.path().join("key.pem");
+        std::fs::write(&cert, "not a certificate").expect("write");
+        std::fs::write(&key, "not a key").expect("write");
+        let err = read_pair(&cert, &key).err().expect("refused").to_string();
+        assert!(err.contains("cert.pem"), "{err}");
+        let err = read_pair(&dir.path().join("missing.pem"), &key)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(err.contains("missing.pem"), "{err}");
+    }
+
+    #[test]
+    fn generated_leaf_is_signed_by_a_kept_ca_and_renewed_only_when_due() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let paths = GeneratedPaths::in_data_dir(dir.path());
+        assert!(leaf_needs_renewal(&paths));
+        generate(&paths).expect("generate");
+        assert!(!leaf_needs_renewal(&paths));
+        let ca = std::fs::read_to_string(&paths.ca).expect("ca");
+        let chain = std::fs::read_to_string(&paths.cert).expect("chain");
+        assert!(chain.ends_with(&ca), "the chain carries the CA");
+        std::fs::write(&paths.expires, "2020-01-01T00:00:00Z").expect("write");
+        assert!(leaf_needs_renewal(&paths));
+        generate(&paths).expect("renew");
+        assert_eq!(
+            std::fs::read_to_string(&paths.ca).expect("ca"),
+            ca,
+            "the CA survives renewal"
+        );
+    }
+}

@@ -161,6 +161,10 @@ pub struct Overrides {
     pub roles: Option<String>,
 }
 
+/// Secret variables taken verbatim: figment parses other values as structured data, which
+/// would turn a password such as `[x]` into a list or `0012345678` into a number.
+const VERBATIM_SECRETS: [&str; 3] = ["admin_password", "master_key", "auth__jwt_secret"];
+
 /// Variables that belong to the test suite, not to the server.
 fn is_test_variable(key: &str) -> bool {
     key.starts_with("test_") || key.contains("_test_")
@@ -190,12 +194,16 @@ impl Config {
         figment = figment
             .merge(
                 Env::prefixed("OPSCONDUCTOR_")
-                    .filter(|k| !is_test_variable(k.as_str()))
-                    .map(|k| env_key(k.as_str()).into()),
+                    .filter(|k| {
+                        let k = k.as_str().to_ascii_lowercase();
+                        !is_test_variable(&k) && !VERBATIM_SECRETS.contains(&k.as_str())
+                    })
+                    .map(|k| env_key(&k.as_str().to_ascii_lowercase()).into()),
             )
             .merge(Serialized::defaults(overrides));
         let unknown = unknown_keys(&figment);
         let mut config: Config = figment.extract().context("invalid configuration")?;
+        config.read_verbatim_secrets();
         config.resolve_secret_files()?;
         config.validate()?;
         Ok((config, unknown))
@@ -206,6 +214,20 @@ impl Config {
         Self {
             data_dir: data_dir.into(),
             ..Self::default()
+        }
+    }
+
+    fn read_verbatim_secrets(&mut self) {
+        let var =
+            |name: &str| std::env::var(format!("OPSCONDUCTOR_{}", name.to_ascii_uppercase())).ok();
+        if let Some(v) = var(VERBATIM_SECRETS[0]) {
+            self.admin_password = Some(Secret::new(v));
+        }
+        if let Some(v) = var(VERBATIM_SECRETS[1]) {
+            self.master_key = Some(Secret::new(v));
+        }
+        if let Some(v) = var(VERBATIM_SECRETS[2]) {
+            self.auth.jwt_secret = Some(Secret::new(v));
         }
     }
 
@@ -362,6 +384,39 @@ mod tests {
         assert_eq!(env_key("database_url"), "database_url");
         assert!(is_test_variable("test_postgres_url"));
         assert!(is_test_variable("winrm_test_host"));
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own error type
+    fn environment_names_map_and_secrets_are_taken_verbatim() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("OPSCONDUCTOR_TLS", "off");
+            jail.set_env("OPSCONDUCTOR_TLS_CERT", "/etc/cert.pem");
+            jail.set_env("OPSCONDUCTOR_TLS_KEY", "/etc/key.pem");
+            jail.set_env("OPSCONDUCTOR_AUTH__ALLOW_REGISTRATION", "true");
+            jail.set_env("OPSCONDUCTOR_ADMIN_PASSWORD", "[0012345678]");
+            jail.set_env(
+                "OPSCONDUCTOR_AUTH__JWT_SECRET",
+                "00000000000000000000000000000000001",
+            );
+            jail.set_env("OPSCONDUCTOR_TEST_POSTGRES_URL", "postgres://x");
+            let (config, unknown) =
+                Config::load(None, &Overrides::default()).map_err(|e| format!("{e:#}"))?;
+            assert_eq!(config.tls.mode, TlsMode::Off);
+            assert_eq!(config.tls.cert, Some(PathBuf::from("/etc/cert.pem")));
+            assert_eq!(config.tls.key, Some(PathBuf::from("/etc/key.pem")));
+            assert!(config.auth.allow_registration);
+            assert_eq!(
+                config.admin_password.as_ref().map(Secret::expose),
+                Some("[0012345678]")
+            );
+            assert_eq!(
+                config.auth.jwt_secret.as_ref().map(Secret::expose),
+                Some("00000000000000000000000000000000001")
+            );
+            assert!(unknown.is_empty(), "{unknown:?}");
+            Ok(())
+        });
     }
 
     #[test]

@@ -58,10 +58,30 @@ fn terminate(child: &mut Child) -> std::process::ExitStatus {
     }
 }
 
-#[test]
-fn serve_answers_healthcheck_stops_on_sigterm_and_never_logs_the_configured_password() {
+/// Signs in over HTTPS, trusting the server's generated CA.
+async fn login_status(data_dir: &Path, addr: &str, password: &str) -> u16 {
+    let pem = std::fs::read(data_dir.join("tls/ca.pem")).expect("CA");
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&pem).expect("pem")])
+        .build()
+        .expect("client");
+    let port = addr.rsplit(':').next().expect("port");
+    client
+        .post(format!("https://localhost:{port}/api/login"))
+        .json(&serde_json::json!({"username": "admin", "password": password}))
+        .send()
+        .await
+        .expect("login sent")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn serve_answers_healthcheck_stops_on_sigterm_and_never_logs_the_configured_password() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let dir = tempfile::tempdir().expect("tmp");
-    let secret = "configured-admin-secret-42";
+    // Brackets and leading zeros: taken verbatim, not parsed as a list or a number.
+    let secret = "[0012345678-configured]";
     let mut child = opsconductor(dir.path())
         .arg("serve")
         .env("OPSCONDUCTOR_ADMIN_PASSWORD", secret)
@@ -75,6 +95,7 @@ fn serve_answers_healthcheck_stops_on_sigterm_and_never_logs_the_configured_pass
     let out = run(opsconductor(dir.path()).arg("healthcheck"));
     assert!(out.status.success(), "healthcheck: {}", text(&out.stdout));
     assert!(text(&out.stdout).contains("healthy"));
+    assert_eq!(login_status(dir.path(), &addr, secret).await, 200);
 
     let status = terminate(&mut child);
     assert!(status.success(), "graceful exit: {status}");

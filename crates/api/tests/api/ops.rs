@@ -17,6 +17,7 @@ both_backends!(
     listen_addr_is_written_for_scripts,
     first_admin_gets_a_generated_password_when_none_is_configured,
     tls_off_serves_plain_http,
+    an_operator_supplied_certificate_is_served_as_is,
 );
 
 async fn health_endpoints_answer_as_the_contract(b: Backend) {
@@ -194,5 +195,28 @@ async fn tls_off_serves_plain_http(b: Backend) {
     assert!(
         !app.data_dir.join("tls").exists(),
         "no certificate is generated when TLS is off"
+    );
+}
+
+async fn an_operator_supplied_certificate_is_served_as_is(b: Backend) {
+    // The first server's generated chain stands in for a certificate the operator bought.
+    let first = TestApp::spawn(b).await;
+    let cert = first.data_dir.join("tls/server.pem");
+    let key = first.data_dir.join("tls/server-key.pem");
+    let ca = first.data_dir.join("tls/ca.pem");
+    let app = TestApp::spawn_with(b, move |c| {
+        std::fs::create_dir_all(c.data_dir.join("tls")).expect("tls dir");
+        std::fs::copy(&ca, c.data_dir.join("tls/ca.pem")).expect("trust the operator's CA");
+        c.tls.cert = Some(cert);
+        c.tls.key = Some(key);
+    })
+    .await;
+    assert_eq!(
+        app.call(Method::GET, "/health", None, None).await.status(),
+        StatusCode::OK
+    );
+    assert!(
+        !app.data_dir.join("tls/server.pem").exists(),
+        "nothing was generated"
     );
 }

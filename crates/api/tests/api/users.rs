@@ -171,7 +171,8 @@ async fn unknown_and_malformed_ids(b: Backend) {
     assert_eq!(body["detail"], "User not found");
     let (status, body) = json_of(app.get("/users/abc", &admin).await).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(body["detail"][0]["loc"][0], "path");
+    assert_eq!(error_locs(&body), vec!["path.id"]);
+    assert_eq!(body["detail"][0]["type"], "int_parsing");
     assert_eq!(
         app.put("/users/999999", &admin, json!({"email": "z@example.com"}))
             .await
