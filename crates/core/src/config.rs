@@ -254,8 +254,29 @@ impl Config {
         self.listen_addr()?;
         self.http_listen_addr()?;
         self.node_roles()?;
-        if self.auth.access_token_ttl_secs == 0 || self.auth.refresh_token_ttl_secs == 0 {
-            bail!("auth.access_token_ttl_secs and auth.refresh_token_ttl_secs must be positive");
+        const DAY: u64 = 86_400;
+        let bounds = [
+            (
+                "auth.access_token_ttl_secs",
+                self.auth.access_token_ttl_secs,
+                DAY,
+            ),
+            (
+                "auth.refresh_token_ttl_secs",
+                self.auth.refresh_token_ttl_secs,
+                365 * DAY,
+            ),
+            (
+                "auth.failure_window_secs",
+                self.auth.failure_window_secs,
+                30 * DAY,
+            ),
+            ("auth.lockout_secs", self.auth.lockout_secs, 30 * DAY),
+        ];
+        for (key, value, max) in bounds {
+            if value == 0 || value > max {
+                bail!("{key} must be between 1 and {max} seconds (got {value})");
+            }
         }
         if self.auth.max_failures_per_user == 0 || self.auth.max_failures_per_ip == 0 {
             bail!("auth.max_failures_per_user and auth.max_failures_per_ip must be positive");

@@ -31,9 +31,15 @@ impl UtcTime {
         self.0.to_rfc3339_opts(SecondsFormat::Micros, true)
     }
 
-    /// This instant moved by `secs` seconds (negative moves back).
+    /// This instant moved by `secs` seconds (negative moves back), saturating at the ends
+    /// of the representable range instead of panicking.
     pub fn plus_secs(self, secs: i64) -> Self {
-        Self::from(self.0 + chrono::Duration::seconds(secs))
+        let moved = chrono::TimeDelta::try_seconds(secs).and_then(|d| self.0.checked_add_signed(d));
+        match moved {
+            Some(t) => Self::from(t),
+            None if secs < 0 => Self::from(DateTime::<Utc>::MIN_UTC),
+            None => Self::from(DateTime::<Utc>::MAX_UTC),
+        }
     }
 }
 
@@ -132,6 +138,17 @@ mod tests {
         assert_eq!(later, whole);
         let frac = UtcTime::try_from("2026-01-01T00:00:00.5Z".to_string()).expect("parse");
         assert!(whole.to_rfc3339() < frac.to_rfc3339());
+    }
+
+    #[test]
+    fn moving_far_saturates_instead_of_panicking() {
+        let now = UtcTime::now();
+        assert!(now.plus_secs(i64::MAX) > now);
+        assert!(now.plus_secs(i64::MIN) < now);
+        assert_eq!(
+            now.plus_secs(60).get() - now.get(),
+            chrono::TimeDelta::seconds(60)
+        );
     }
 
     #[test]
