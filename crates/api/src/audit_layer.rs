@@ -85,6 +85,20 @@ fn describe(method: &Method, route: &str) -> (String, Option<String>) {
         ("PUT", "/users/{id}") => named("user.update", "user"),
         ("DELETE", "/users/{id}") => named("user.delete", "user"),
         ("POST", "/users/{id}/roles") => named("user.assign_role", "user"),
+        ("POST", "/credentials") => named("credential.create", "credential"),
+        ("PUT", "/credentials/{id}") => named("credential.update", "credential"),
+        ("POST", "/credentials/{id}/rotate") => named("credential.rotate", "credential"),
+        ("DELETE", "/credentials/{id}") => named("credential.delete", "credential"),
+        ("DELETE", "/credentials/by-name/{name}") => named("credential.delete", "credential"),
+        ("POST", "/targets") => named("target.create", "target"),
+        ("POST", "/targets/import") => named("target.import", "target"),
+        ("PUT", "/targets/{id}") => named("target.update", "target"),
+        ("DELETE", "/targets/{id}") => named("target.delete", "target"),
+        ("DELETE", "/targets/by-name/{name}") => named("target.delete", "target"),
+        ("POST", "/targets/{id}/test" | "/targets/{id}/test-winrm") => {
+            named("target.test", "target")
+        }
+        ("POST", "/targets/{id}/host-key/reset") => named("target.host_key_reset", "target"),
         _ => {
             let resource = route
                 .trim_start_matches('/')
@@ -189,9 +203,13 @@ mod tests {
     fn routes_name_their_action_and_resource() {
         assert_eq!(describe(&Method::POST, "/users").0, "user.create");
         assert_eq!(describe(&Method::POST, "/auth/login").0, "auth.login");
-        let (action, resource) = describe(&Method::POST, "/targets/{id}/test");
-        assert_eq!(action, "POST /targets/{id}/test");
-        assert_eq!(resource.as_deref(), Some("targets"));
+        assert_eq!(
+            describe(&Method::POST, "/targets/{id}/test").0,
+            "target.test"
+        );
+        let (action, resource) = describe(&Method::POST, "/jobs/{id}/run");
+        assert_eq!(action, "POST /jobs/{id}/run");
+        assert_eq!(resource.as_deref(), Some("jobs"));
     }
 
     #[test]

@@ -93,6 +93,7 @@ impl IntoResponse for ApiError {
                 response
             }
             Error::Unavailable(m) => detail(StatusCode::SERVICE_UNAVAILABLE, m),
+            Error::NotImplemented(m) => detail(StatusCode::NOT_IMPLEMENTED, m),
             Error::Internal(err) => {
                 tracing::error!(error = format!("{err:#}"), "internal error");
                 detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")

@@ -2,7 +2,7 @@
 //! 413 for oversize bodies.
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -143,23 +143,21 @@ async fn path_error<S: Send + Sync>(
     ApiError::invalid(loc, kind, format!("Input should be {what}, got '{value}'"))
 }
 
-/// Query parameters; a bad value is a 422.
+/// Query parameters; a bad value is a 422. Repeated keys (`?tag=a&tag=b`) fill a `Vec`.
 pub struct Query<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|q| Query(q.0))
-            .map_err(|rejection: QueryRejection| {
-                let text = rejection.body_text();
-                let msg = text
-                    .strip_prefix("Failed to deserialize query string: ")
-                    .unwrap_or(&text);
-                ApiError::invalid(vec!["query".into()], "type_error", msg.to_string())
-            })
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let raw = parts.uri.query().unwrap_or("");
+        serde_html_form::from_str(raw).map(Query).map_err(|err| {
+            let msg = err.to_string();
+            // serde_html_form names the field in backticks: `limit`.
+            let mut loc = vec!["query".to_string()];
+            loc.extend(msg.split('`').nth(1).map(str::to_string));
+            ApiError::invalid(loc, "type_error", msg)
+        })
     }
 }
 

@@ -6,6 +6,7 @@ pub mod error;
 pub mod extract;
 mod middleware;
 pub mod openapi;
+pub mod probe;
 pub mod routes;
 mod server;
 pub mod state;

@@ -12,7 +12,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{StatusCode, Uri, header};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -26,7 +26,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::error::detail;
 use crate::middleware::{security_headers, track_metrics};
 use crate::openapi::ApiDoc;
-use crate::routes::{audit, auth, health, users};
+use crate::routes::{audit, auth, credentials, health, targets, users};
 use crate::state::AppState;
 use crate::{audit_layer, tls};
 
@@ -73,6 +73,37 @@ pub fn router(state: AppState) -> Router {
             get(users::get).put(users::update).delete(users::delete),
         )
         .route("/users/{id}/roles", post(users::assign_role))
+        .route(
+            "/credentials",
+            get(credentials::list).post(credentials::create),
+        )
+        .route(
+            "/credentials/{id}",
+            get(credentials::get)
+                .put(credentials::update)
+                .delete(credentials::delete),
+        )
+        .route("/credentials/{id}/rotate", post(credentials::rotate))
+        .route("/credentials/{id}/decrypt", get(credentials::decrypt))
+        .route(
+            "/credentials/by-name/{name}",
+            delete(credentials::delete_by_name),
+        )
+        .route("/targets", get(targets::list).post(targets::create))
+        .route("/targets/import", post(targets::import))
+        .route(
+            "/targets/{id}",
+            get(targets::get)
+                .put(targets::update)
+                .delete(targets::delete),
+        )
+        .route("/targets/by-name/{name}", delete(targets::delete_by_name))
+        .route("/targets/{id}/test", post(targets::test))
+        .route("/targets/{id}/test-winrm", post(targets::test_winrm))
+        .route(
+            "/targets/{id}/host-key/reset",
+            post(targets::reset_host_key),
+        )
         .route("/audit", get(audit::list))
         .route("/audit/verify", get(audit::verify))
         .route_layer(from_fn_with_state(

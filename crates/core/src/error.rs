@@ -48,6 +48,9 @@ pub enum Error {
     },
     #[error("{0}")]
     Unavailable(String),
+    /// A feature this build does not have yet.
+    #[error("{0}")]
+    NotImplemented(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }

@@ -7,14 +7,17 @@ pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod config;
+pub mod credentials;
 mod error;
 pub mod password;
 pub mod secrets;
 pub mod session_cache;
+pub mod targets;
 pub mod throttle;
 pub mod tokens;
 pub mod types;
 pub mod users;
+pub mod vault;
 
 use std::sync::Arc;
 
@@ -29,6 +32,7 @@ pub struct Core {
     pub tokens: Arc<tokens::TokenKeys>,
     pub passwords: password::Passwords,
     pub sessions: Arc<session_cache::SessionCache>,
+    pub vault: Arc<vault::Vault>,
 }
 
 impl Core {
@@ -47,11 +51,13 @@ impl Core {
             .await
             .context("cannot apply database migrations")?;
         let tokens = tokens::TokenKeys::load(&config)?;
+        let vault = vault::Vault::load(&config, &db).await?;
         let sessions = session_cache::SessionCache::new(std::time::Duration::from_millis(
             config.auth.user_cache_ttl_ms,
         ));
         Ok(Core {
             sessions: Arc::new(sessions),
+            vault: Arc::new(vault),
             db,
             config: Arc::new(config),
             tokens: Arc::new(tokens),

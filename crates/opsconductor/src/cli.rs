@@ -80,6 +80,12 @@ enum AdminCommand {
         #[command(flatten)]
         password: PasswordSource,
     },
+    /// Re-wrap every credential's data key under a new vault master key (servers keep running).
+    RotateMasterKey {
+        /// File holding the new key (32 bytes as base64 or hex); generated when absent.
+        #[arg(long)]
+        new_key_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -186,7 +192,55 @@ fn describe(err: Error) -> anyhow::Error {
     }
 }
 
+async fn rotate_master_key(
+    config: Config,
+    new_key_file: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let new_key = match &new_key_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read new key file {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let core = Core::open(config.clone()).await?;
+    let rotation = opsconductor_core::vault::rotate(&config, &core.db, new_key).await?;
+    println!(
+        "re-wrapped {} credential key(s): master key {} -> {}",
+        rotation.rewrapped, rotation.old_key_id, rotation.new_key_id
+    );
+    match &rotation.key_file {
+        Some(path) => println!("the new key is in {}; back it up", path.display()),
+        None => println!(
+            "the master key was given inline (OPSCONDUCTOR_MASTER_KEY): set it to the new key and restart the servers"
+        ),
+    }
+    audit::record(
+        &core,
+        Event {
+            actor_name: Some("cli".into()),
+            action: "vault.rotate_master_key".into(),
+            resource_type: Some("vault".into()),
+            outcome: "success".into(),
+            status_code: 200,
+            details: serde_json::json!({
+                "old_key_id": rotation.old_key_id,
+                "new_key_id": rotation.new_key_id,
+                "rewrapped": rotation.rewrapped,
+            }),
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(describe)?;
+    core.db.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn admin(config: Config, cmd: AdminCommand) -> anyhow::Result<ExitCode> {
+    if let AdminCommand::RotateMasterKey { new_key_file } = cmd {
+        return rotate_master_key(config, new_key_file).await;
+    }
     let core = Core::open(config).await?;
     let (action, username, outcome) = match cmd {
         AdminCommand::CreateUser {
@@ -226,6 +280,7 @@ async fn admin(config: Config, cmd: AdminCommand) -> anyhow::Result<ExitCode> {
             }
             ("user.reset_password", username, user.id)
         }
+        AdminCommand::RotateMasterKey { .. } => unreachable!("handled above"),
     };
     audit::record(
         &core,

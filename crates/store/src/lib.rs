@@ -9,6 +9,8 @@ mod error;
 mod time;
 
 pub mod audit;
+pub mod credentials;
+pub mod targets;
 pub mod throttle;
 pub mod tokens;
 pub mod users;

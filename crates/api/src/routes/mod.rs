@@ -2,7 +2,9 @@
 
 pub mod audit;
 pub mod auth;
+pub mod credentials;
 pub mod health;
+pub mod targets;
 pub mod users;
 
 use serde::Serialize;

@@ -99,6 +99,8 @@ pub struct TestApp {
     pub data_dir: PathBuf,
     pub db: Db,
     pub redirect_addr: Option<std::net::SocketAddr>,
+    /// The configuration the server was started with (same data dir and database).
+    pub config: Config,
     _dir: tempfile::TempDir,
 }
 
@@ -120,6 +122,7 @@ impl TestApp {
         }
         customize(&mut config);
         let tls = config.tls.mode == opsconductor_core::config::TlsMode::On;
+        let started_with = config.clone();
         let app = Application::build(config).await.expect("server builds");
         let port = app.local_addr().port();
         let redirect_addr = app.redirect_addr();
@@ -140,6 +143,7 @@ impl TestApp {
             data_dir: dir.path().to_path_buf(),
             db,
             redirect_addr,
+            config: started_with,
             _dir: dir,
         }
     }
@@ -220,6 +224,28 @@ impl TestApp {
         let id = user["id"].as_i64().expect("id");
         (id, token_of(&self.login(username, &password).await))
     }
+}
+
+/// Creates a credential (as `token`) and returns its id.
+pub async fn credential(app: &TestApp, token: &str, name: &str, kind: &str, data: Value) -> i64 {
+    let (status, body) = json_of(
+        app.post(
+            "/credentials",
+            token,
+            json!({"name": name, "credential_type": kind, "credential_data": data}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["id"].as_i64().expect("id")
+}
+
+/// Creates a target (as `token`) and returns its JSON.
+pub async fn target(app: &TestApp, token: &str, body: Value) -> Value {
+    let (status, created) = json_of(app.post("/targets", token, body).await).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    created
 }
 
 pub fn token_of(body: &Value) -> String {

@@ -4,7 +4,14 @@
 #[macro_use]
 mod common;
 
+/// The real-sshd harness the engine's tests use.
+#[path = "../../../engine/tests/support/sshd.rs"]
+mod sshd;
+
 mod audit;
 mod auth;
+mod connection_tests;
+mod credentials;
 mod ops;
+mod targets;
 mod users;

@@ -1,0 +1,236 @@
+//! Connection tests: really connect to a target with its credential and report what happened,
+//! how long it took, and why it failed.
+
+use std::time::{Duration, Instant};
+
+use opsconductor_core::auth::Caller;
+use opsconductor_core::credentials::{self, CredentialType, Resolved};
+use opsconductor_core::targets::{self, Protocol, Target};
+use opsconductor_core::{Core, Error, Result};
+use opsconductor_engine::ssh::{self, SshAuth, SshTarget};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The contract's connection test answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TestOutcome {
+    pub success: bool,
+    pub message: String,
+    #[schema(value_type = Object)]
+    pub details: Value,
+}
+
+fn failure(
+    message: impl Into<String>,
+    kind: &str,
+    mut details: Value,
+    started: Instant,
+) -> TestOutcome {
+    details["error"] = json!(kind);
+    details["duration_ms"] = json!(elapsed_ms(started));
+    TestOutcome {
+        success: false,
+        message: message.into(),
+        details,
+    }
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Tests a target over its protocol. WinRM is not built yet and says so (501).
+pub async fn test_target(core: &Core, caller: &Caller, target: &Target) -> Result<TestOutcome> {
+    match Protocol::parse(&target.protocol) {
+        Some(Protocol::Ssh) => test_ssh(core, caller, target).await,
+        Some(Protocol::Http) => test_http(core, caller, target).await,
+        Some(Protocol::Winrm) | None => Err(winrm_not_supported()),
+    }
+}
+
+/// The answer for WinRM targets until the WinRM connector lands.
+pub fn winrm_not_supported() -> Error {
+    Error::NotImplemented(
+        "WinRM connection tests are not supported yet: the WinRM connector is not part of this build".into(),
+    )
+}
+
+async fn credential(core: &Core, caller: &Caller, target: &Target) -> Result<Resolved> {
+    credentials::resolve_for_use(
+        core,
+        target.credential_ref,
+        &format!("connection test of target '{}'", target.name),
+        Some(caller),
+    )
+    .await
+}
+
+async fn test_ssh(core: &Core, caller: &Caller, target: &Target) -> Result<TestOutcome> {
+    let started = Instant::now();
+    let base = json!({
+        "protocol": "ssh",
+        "hostname": target.hostname,
+        "port": target.port,
+    });
+    let cred = match credential(core, caller, target).await {
+        Ok(c) => c,
+        Err(Error::Conflict(msg)) => return Ok(failure(msg, "credential", base, started)),
+        Err(e) => return Err(e),
+    };
+    if !matches!(
+        cred.credential_type,
+        CredentialType::Ssh | CredentialType::SshKey
+    ) {
+        return Ok(failure(
+            format!(
+                "Credential '{}' is of type {}; an SSH target needs an ssh credential",
+                cred.name,
+                cred.credential_type.as_str()
+            ),
+            "credential",
+            base,
+            started,
+        ));
+    }
+    let username = cred.get("username").unwrap_or_default().to_string();
+    let auth = match (cred.get("private_key"), cred.get("password")) {
+        (Some(pem), _) => SshAuth::PrivateKey {
+            pem: pem.to_string(),
+            passphrase: cred.get("passphrase").map(str::to_string),
+        },
+        (None, Some(password)) => SshAuth::Password(password.to_string()),
+        (None, None) => {
+            return Ok(failure(
+                "The credential has no password or private key",
+                "credential",
+                base,
+                started,
+            ));
+        }
+    };
+    let port = u16::try_from(target.port)
+        .map_err(|_| anyhow::anyhow!("target {} has port {}", target.id, target.port))?;
+    let mut ssh_target = SshTarget::new(target.hostname.clone(), port, username.clone(), auth);
+    ssh_target.pinned_fingerprint = target.host_key_fingerprint.clone();
+    ssh_target.connect_timeout = CONNECT_TIMEOUT;
+    let mut details = base;
+    details["username"] = json!(username);
+    match ssh::test_connection(&ssh_target).await {
+        Ok(report) => {
+            let pinned_now = target.host_key_fingerprint.is_none()
+                && targets::pin_host_key(
+                    core,
+                    target.id,
+                    &report.fingerprint,
+                    &report.host_key_algorithm,
+                )
+                .await?;
+            details["whoami"] = json!(report.whoami);
+            details["uname"] = json!(report.uname);
+            details["host_key_fingerprint"] = json!(report.fingerprint);
+            details["host_key_algorithm"] = json!(report.host_key_algorithm);
+            details["host_key_status"] = json!(if pinned_now { "pinned" } else { "matched" });
+            details["duration_ms"] = json!(report.duration_ms);
+            Ok(TestOutcome {
+                success: true,
+                message: format!(
+                    "Connected to {}:{} as {} in {} ms",
+                    target.hostname, target.port, report.whoami, report.duration_ms
+                ),
+                details,
+            })
+        }
+        Err(err) => Ok(failure(
+            err.message.clone(),
+            err.kind.as_str(),
+            details,
+            started,
+        )),
+    }
+}
+
+async fn test_http(core: &Core, caller: &Caller, target: &Target) -> Result<TestOutcome> {
+    let started = Instant::now();
+    let meta = &target.metadata;
+    let scheme = meta
+        .get("http_scheme")
+        .and_then(Value::as_str)
+        .unwrap_or(if target.port == 80 { "http" } else { "https" });
+    let path = meta.get("http_path").and_then(Value::as_str).unwrap_or("/");
+    let url = format!("{scheme}://{}:{}{path}", target.hostname, target.port);
+    let mut details =
+        json!({"protocol": "http", "hostname": target.hostname, "port": target.port, "url": url});
+    if !matches!(scheme, "http" | "https") {
+        return Ok(failure(
+            "metadata.http_scheme must be http or https",
+            "config",
+            details,
+            started,
+        ));
+    }
+    let cred = match credential(core, caller, target).await {
+        Ok(c) => c,
+        Err(Error::Conflict(msg)) => return Ok(failure(msg, "credential", details, started)),
+        Err(e) => return Err(e),
+    };
+    let validate = meta
+        .get("http_validate_cert")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    let client = reqwest::Client::builder()
+        .timeout(CONNECT_TIMEOUT)
+        .tls_danger_accept_invalid_certs(!validate)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| anyhow::anyhow!("HTTP client: {e}"))?;
+    let mut request = client.get(&url);
+    if let Some(token) = cred.get("token").or_else(|| cred.get("api_key")) {
+        request = request.bearer_auth(token);
+    }
+    match request.send().await {
+        Ok(response) => {
+            let status = response.status();
+            details["status_code"] = json!(status.as_u16());
+            details["duration_ms"] = json!(elapsed_ms(started));
+            let message = format!("{url} answered HTTP {status}");
+            if !(status.is_success() || status.is_redirection()) {
+                return Ok(failure(message, "http_status", details, started));
+            }
+            Ok(TestOutcome {
+                success: true,
+                message,
+                details,
+            })
+        }
+        Err(err) => {
+            let chain = format!("{err:?}").to_lowercase();
+            let kind = if err.is_timeout() {
+                "timeout"
+            } else if chain.contains("dns") || chain.contains("resolve") {
+                "dns"
+            } else if chain.contains("certificate") || chain.contains("tls") {
+                "tls"
+            } else if chain.contains("refused") {
+                "refused"
+            } else {
+                "connect"
+            };
+            let message = match kind {
+                "timeout" => format!(
+                    "{url} did not answer within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                ),
+                "dns" => format!("Cannot resolve host '{}'", target.hostname),
+                "tls" => format!("TLS handshake with {url} failed (certificate not trusted?)"),
+                "refused" => format!(
+                    "Connection to {}:{} was refused",
+                    target.hostname, target.port
+                ),
+                _ => format!("Cannot connect to {url}"),
+            };
+            Ok(failure(message, kind, details, started))
+        }
+    }
+}
