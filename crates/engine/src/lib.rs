@@ -6,6 +6,7 @@
 pub mod ssh;
 
 pub use ssh::{
-    ExecOutput, KeyInfo, SshAuth, SshError, SshErrorKind, SshSession, SshTarget, SshTestReport,
-    check_private_key, connect, test_connection,
+    DEFAULT_CONNECT_TIMEOUT, ExecOutput, KeyInfo, MAX_CAPTURED_BYTES, SshAuth, SshError,
+    SshErrorKind, SshSession, SshTarget, SshTestReport, check_private_key, connect,
+    test_connection,
 };

@@ -232,3 +232,211 @@ fn bad_configuration_is_refused_with_a_clear_message_and_no_secret() {
         text(&out.stderr)
     );
 }
+
+/// An HTTPS client that trusts the server's generated CA, and the server's base URL.
+fn client_for(data_dir: &Path, addr: &str) -> (reqwest::Client, String) {
+    let pem = std::fs::read(data_dir.join("tls/ca.pem")).expect("CA");
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&pem).expect("pem")])
+        .build()
+        .expect("client");
+    let port = addr.rsplit(':').next().expect("port");
+    (client, format!("https://localhost:{port}"))
+}
+
+#[tokio::test]
+async fn secrets_never_reach_the_log_even_at_debug_level() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let dir = tempfile::tempdir().expect("tmp");
+    let admin_password = "admin-Secret-0451";
+    let secret = "Vault-Secret-9e1f";
+    let mut child = opsconductor(dir.path())
+        .arg("serve")
+        .env("OPSCONDUCTOR_ADMIN_PASSWORD", admin_password)
+        .env("OPSCONDUCTOR_LOG", "debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn serve");
+    let addr = wait_for_listen_addr(dir.path(), &mut child);
+    let (client, base) = client_for(dir.path(), &addr);
+    let post = |path: &str, token: Option<&str>, body: serde_json::Value| {
+        let mut req = client.post(format!("{base}{path}")).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    // A failed login that carries a secret as its password.
+    post(
+        "/api/login",
+        None,
+        serde_json::json!({"username": "admin", "password": secret}),
+    )
+    .await
+    .expect("login");
+    let login: serde_json::Value = post(
+        "/api/login",
+        None,
+        serde_json::json!({"username": "admin", "password": admin_password}),
+    )
+    .await
+    .expect("login")
+    .json()
+    .await
+    .expect("json");
+    let token = login["access_token"].as_str().expect("token").to_string();
+    let refresh = login["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_string();
+    let cred: serde_json::Value = post(
+        "/credentials",
+        Some(&token),
+        serde_json::json!({"name": "c", "credential_type": "ssh", "credential_data": {"username": "root", "password": secret}}),
+    )
+    .await
+    .expect("credential")
+    .json()
+    .await
+    .expect("json");
+    let id = cred["id"].as_i64().expect("id");
+    let decrypted = client
+        .get(format!("{base}/credentials/{id}/decrypt"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("decrypt")
+        .text()
+        .await
+        .expect("body");
+    assert!(!decrypted.contains(secret), "{decrypted}");
+    post(
+        &format!("/credentials/{id}/rotate"),
+        Some(&token),
+        serde_json::json!({"username": "root", "password": secret}),
+    )
+    .await
+    .expect("rotate");
+    let unused_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let target: serde_json::Value = post(
+        "/targets",
+        Some(&token),
+        serde_json::json!({"name": "t", "hostname": "127.0.0.1", "protocol": "ssh", "port": unused_port, "credential_ref": id}),
+    )
+    .await
+    .expect("target")
+    .json()
+    .await
+    .expect("json");
+    let report = post(
+        &format!("/targets/{}/test", target["id"]),
+        Some(&token),
+        serde_json::json!({}),
+    )
+    .await
+    .expect("test")
+    .text()
+    .await
+    .expect("body");
+    assert!(!report.contains(secret), "{report}");
+    post(
+        "/api/refresh",
+        None,
+        serde_json::json!({"refresh_token": refresh}),
+    )
+    .await
+    .expect("refresh");
+
+    assert!(terminate(&mut child).success());
+    let mut log = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().expect("stderr"), &mut log).expect("log");
+    assert!(log.contains("DEBUG"), "the log ran at debug level");
+    for needle in [secret, admin_password, token.as_str(), refresh.as_str()] {
+        assert!(!log.contains(needle), "a secret reached the log: {needle}");
+    }
+}
+
+#[tokio::test]
+async fn rotate_master_key_while_the_server_runs() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut child = opsconductor(dir.path())
+        .arg("serve")
+        .env("OPSCONDUCTOR_ADMIN_PASSWORD", "admin-password-1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn serve");
+    let addr = wait_for_listen_addr(dir.path(), &mut child);
+    let (client, base) = client_for(dir.path(), &addr);
+    let login: serde_json::Value = client
+        .post(format!("{base}/api/login"))
+        .json(&serde_json::json!({"username": "admin", "password": "admin-password-1"}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("json");
+    let token = login["access_token"].as_str().expect("token").to_string();
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let cred: serde_json::Value = client
+            .post(format!("{base}/credentials"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"name": format!("c{i}"), "credential_type": "token", "credential_data": {"token": "t"}}))
+            .send()
+            .await
+            .expect("credential")
+            .json()
+            .await
+            .expect("json");
+        ids.push(cred["id"].as_i64().expect("id"));
+    }
+    let before = std::fs::read_to_string(dir.path().join("master.key")).expect("key");
+    let out = run(opsconductor(dir.path()).args(["admin", "rotate-master-key"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("re-wrapped 3 credential key(s)"),
+        "{stdout}"
+    );
+    assert_ne!(
+        std::fs::read_to_string(dir.path().join("master.key")).expect("key"),
+        before
+    );
+    for id in ids {
+        let status = client
+            .get(format!("{base}/credentials/{id}/decrypt"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("decrypt")
+            .status();
+        assert_eq!(
+            status.as_u16(),
+            200,
+            "credential {id} readable after rotation, without a restart"
+        );
+    }
+    assert!(terminate(&mut child).success());
+    // A restart with the rotated key works; the old key no longer opens the vault.
+    let bad_key = dir.path().join("old.key");
+    std::fs::write(&bad_key, before).expect("write");
+    let out = run(opsconductor(dir.path())
+        .arg("migrate")
+        .env("OPSCONDUCTOR_MASTER_KEY_FILE", &bad_key));
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("wrong master key"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(opsconductor(dir.path()).arg("migrate"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}

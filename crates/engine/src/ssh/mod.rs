@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 pub use connect::connect;
 pub use error::{SshError, SshErrorKind};
 pub use keys::{KeyInfo, check_private_key};
-pub use session::{ExecOutput, SshSession};
+pub use session::{ExecOutput, MAX_CAPTURED_BYTES, SshSession};
 
 /// How long [`SshTarget::new`] lets resolving, connecting, the handshake and authentication take.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
