@@ -541,3 +541,84 @@ async fn check_private_key_messages_never_contain_key_text_or_passphrase() {
         }
     }
 }
+
+#[test]
+fn every_key_format_ssh_keygen_writes_is_accepted_with_its_fingerprint() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let pass = "fmt-pass";
+    let cases: &[(&str, &[&str], Option<&str>, &str)] = &[
+        (
+            "ecdsa_openssh",
+            &["-t", "ecdsa", "-N", ""],
+            None,
+            "ecdsa-sha2-nistp256",
+        ),
+        (
+            "ecdsa_pem",
+            &["-t", "ecdsa", "-m", "PEM", "-N", ""],
+            None,
+            "ecdsa-sha2-nistp256",
+        ),
+        (
+            "ecdsa_pkcs8",
+            &["-t", "ecdsa", "-m", "PKCS8", "-N", ""],
+            None,
+            "ecdsa-sha2-nistp256",
+        ),
+        (
+            "ecdsa384",
+            &["-t", "ecdsa", "-b", "384", "-N", pass],
+            Some(pass),
+            "ecdsa-sha2-nistp384",
+        ),
+        (
+            "rsa_openssh_enc",
+            &["-t", "rsa", "-b", "2048", "-N", pass],
+            Some(pass),
+            "ssh-rsa",
+        ),
+        // OpenSSL's legacy PEM encryption (Proc-Type/DEK-Info, AES-128-CBC).
+        (
+            "rsa_pem_enc",
+            &["-t", "rsa", "-b", "2048", "-m", "PEM", "-N", pass],
+            Some(pass),
+            "ssh-rsa",
+        ),
+        (
+            "rsa_pkcs8_enc",
+            &["-t", "rsa", "-b", "2048", "-m", "PKCS8", "-N", pass],
+            Some(pass),
+            "ssh-rsa",
+        ),
+    ];
+    for (name, args, passphrase, algorithm) in cases {
+        let path = dir.path().join(name);
+        sshd::keygen(&path, args);
+        let pem = std::fs::read_to_string(&path).expect("read key");
+        let (fingerprint, _) = sshd::fingerprint(&path.with_extension("pub"));
+        let info = check_private_key(&pem, *passphrase).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(info.algorithm, *algorithm, "{name}");
+        assert_eq!(info.public_fingerprint, fingerprint, "{name}");
+        assert_eq!(info.encrypted, passphrase.is_some(), "{name}");
+        if passphrase.is_some() {
+            let missing = check_private_key(&pem, None).expect_err(name);
+            assert!(
+                missing.contains("passphrase is required"),
+                "{name}: {missing}"
+            );
+            let wrong = check_private_key(&pem, Some("nope")).expect_err(name);
+            assert!(
+                wrong.contains("passphrase does not decrypt"),
+                "{name}: {wrong}"
+            );
+        }
+        // What a browser form does to pasted text: CRLF line ends and stray indentation.
+        let pasted = pem
+            .lines()
+            .map(|l| format!("  {l}\r\n"))
+            .collect::<String>();
+        let again =
+            check_private_key(&pasted, *passphrase).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(again.public_fingerprint, fingerprint, "{name}");
+    }
+}
