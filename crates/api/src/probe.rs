@@ -3,11 +3,11 @@
 
 use std::time::{Duration, Instant};
 
+use opsconductor_connectors::ssh::{self, SshAuth, SshTarget};
 use opsconductor_core::auth::Caller;
 use opsconductor_core::credentials::{self, CredentialType, Resolved};
 use opsconductor_core::targets::{self, Protocol, Target};
 use opsconductor_core::{Core, Error, Result};
-use opsconductor_engine::ssh::{self, SshAuth, SshTarget};
 use serde::Serialize;
 use serde_json::{Value, json};
 

@@ -266,27 +266,16 @@ pub fn validate_data(
 
 /// Parses a private key (OpenSSH or PEM), trying the passphrase; the message never quotes it.
 pub fn check_private_key(pem: &str, passphrase: Option<&str>) -> std::result::Result<(), String> {
-    match russh::keys::decode_secret_key(pem, passphrase) {
-        Ok(_) => Ok(()),
-        Err(err) => {
-            let text = err.to_string().to_lowercase();
-            Err(
-                if passphrase.is_none() && (text.contains("encrypt") || text.contains("passphrase"))
-                {
-                    "The private key is encrypted: give its passphrase".into()
-                } else if passphrase.is_some()
-                    && (text.contains("decrypt")
-                        || text.contains("passphrase")
-                        || text.contains("crypto")
-                        || text.contains("mac"))
-                {
-                    "The passphrase does not decrypt this private key".into()
-                } else {
-                    "This is not a private key in OpenSSH or PEM format".into()
-                },
-            )
-        }
-    }
+    opsconductor_connectors::check_private_key(pem, passphrase).map(|_| ())
+}
+
+/// [`validate_data`] off the async runtime: decrypting a private key to check its passphrase
+/// is deliberately slow.
+async fn validated(kind: CredentialType, data: Value) -> Result<Map<String, Value>> {
+    tokio::task::spawn_blocking(move || validate_data(kind, &data))
+        .await
+        .map_err(|e| anyhow::anyhow!("credential validation task failed: {e}"))?
+        .map_err(Error::Validation)
 }
 
 fn not_found() -> Error {
@@ -324,13 +313,17 @@ pub async fn create(core: &Core, caller: &Caller, input: &CreateCredential) -> R
     let mut checks = Checks::default();
     let name = check_name(&mut checks, &input.name);
     let kind = check_type(&mut checks, &input.credential_type);
-    let data = kind.and_then(|k| match validate_data(k, &input.credential_data) {
-        Ok(d) => Some(d),
-        Err(errors) => {
-            errors.into_iter().for_each(|e| checks.push(e));
-            None
-        }
-    });
+    let data = match kind {
+        Some(k) => match validated(k, input.credential_data.clone()).await {
+            Ok(d) => Some(d),
+            Err(Error::Validation(errors)) => {
+                errors.into_iter().for_each(|e| checks.push(e));
+                None
+            }
+            Err(other) => return Err(other),
+        },
+        None => None,
+    };
     checks.finish()?;
     let (Some(name), Some(kind), Some(data)) = (name, kind, data) else {
         return Err(anyhow::anyhow!("validated credential fields missing").into());
@@ -397,10 +390,10 @@ pub async fn update(core: &Core, id: i64, input: &UpdateCredential) -> Result<Cr
     let kind = new_kind.unwrap_or(stored_kind);
     let type_changes = kind != stored_kind;
     let data = match &input.credential_data {
-        Some(data) => Some(validate_data(kind, data).map_err(Error::Validation)?),
+        Some(data) => Some(validated(kind, data.clone()).await?),
         None if type_changes => {
             let current = open(core, &existing)?;
-            Some(validate_data(kind, &Value::Object(current)).map_err(Error::Validation)?)
+            Some(validated(kind, Value::Object(current)).await?)
         }
         None => None,
     };
@@ -439,7 +432,7 @@ pub async fn rotate(core: &Core, id: i64, body: &Value) -> Result<UtcTime> {
         }
         _ => body.clone(),
     };
-    let data = validate_data(kind, &data).map_err(Error::Validation)?;
+    let data = validated(kind, data).await?;
     let sealed = core
         .vault
         .seal(id, kind.as_str(), &plaintext(&data))

@@ -206,7 +206,7 @@ async fn ssh_private_keys_are_parsed_on_save(b: Backend) {
         ),
         (
             json!({"username": "root", "private_key": "-----BEGIN OPENSSH PRIVATE KEY-----\ngarbage\n"}),
-            "not a private key",
+            "could not be read",
         ),
     ] {
         let resp = app

@@ -5,7 +5,7 @@
 mod common;
 
 /// The real-sshd harness the engine's tests use.
-#[path = "../../../engine/tests/support/sshd.rs"]
+#[path = "../../../connectors/tests/support/sshd.rs"]
 mod sshd;
 
 mod audit;

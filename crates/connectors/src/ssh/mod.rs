@@ -2,9 +2,9 @@
 //! run commands on the session, and the connection test built on both.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), opsconductor_engine::SshError> {
+//! # async fn demo() -> Result<(), opsconductor_connectors::SshError> {
 //! use std::time::Duration;
-//! use opsconductor_engine::{SshAuth, SshTarget, connect};
+//! use opsconductor_connectors::{SshAuth, SshTarget, connect};
 //!
 //! let target = SshTarget::new("web1.example.net", 22, "deploy", SshAuth::Password("s3cret".into()));
 //! let session = connect(&target).await?;

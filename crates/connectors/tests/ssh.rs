@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use opsconductor_engine::{
+use opsconductor_connectors::{
     SshAuth, SshErrorKind, SshTarget, check_private_key, connect, test_connection,
 };
 use support::sshd::{self, ClientKey, KEY_PASSPHRASE, Sshd, SshdOptions};
@@ -475,7 +475,7 @@ async fn fifty_concurrent_sessions_against_one_sshd_all_succeed() {
                 let session = connect(&target).await?;
                 let out = session.exec(&format!("echo {i}"), TIMEOUT).await?;
                 session.close().await;
-                Ok::<_, opsconductor_engine::SshError>(out.stdout)
+                Ok::<_, opsconductor_connectors::SshError>(out.stdout)
             })
         })
         .collect();
