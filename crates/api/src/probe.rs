@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use opsconductor_connectors::http::{self, HttpRequest};
 use opsconductor_connectors::ssh::{self, SshAuth, SshTarget};
 use opsconductor_core::auth::Caller;
 use opsconductor_core::credentials::{self, CredentialType, Resolved};
@@ -175,27 +176,23 @@ async fn test_http(core: &Core, caller: &Caller, target: &Target) -> Result<Test
         Err(Error::Conflict(msg)) => return Ok(failure(msg, "credential", details, started)),
         Err(e) => return Err(e),
     };
-    let validate = meta
+    let mut request = HttpRequest::get(url.clone());
+    request.timeout = CONNECT_TIMEOUT;
+    request.validate_certs = meta
         .get("http_validate_cert")
         .and_then(Value::as_bool)
         .unwrap_or(true);
-    let client = reqwest::Client::builder()
-        .timeout(CONNECT_TIMEOUT)
-        .tls_danger_accept_invalid_certs(!validate)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| anyhow::anyhow!("HTTP client: {e}"))?;
-    let mut request = client.get(&url);
-    if let Some(token) = cred.get("token").or_else(|| cred.get("api_key")) {
-        request = request.bearer_auth(token);
-    }
-    match request.send().await {
+    request.bearer = cred
+        .get("token")
+        .or_else(|| cred.get("api_key"))
+        .map(str::to_string);
+    match http::send(&request).await {
         Ok(response) => {
-            let status = response.status();
-            details["status_code"] = json!(status.as_u16());
-            details["duration_ms"] = json!(elapsed_ms(started));
+            let status = response.status;
+            details["status_code"] = json!(status);
+            details["duration_ms"] = json!(response.duration_ms);
             let message = format!("{url} answered HTTP {status}");
-            if !(status.is_success() || status.is_redirection()) {
+            if !(200..400).contains(&status) {
                 return Ok(failure(message, "http_status", details, started));
             }
             Ok(TestOutcome {
@@ -204,33 +201,6 @@ async fn test_http(core: &Core, caller: &Caller, target: &Target) -> Result<Test
                 details,
             })
         }
-        Err(err) => {
-            let chain = format!("{err:?}").to_lowercase();
-            let kind = if err.is_timeout() {
-                "timeout"
-            } else if chain.contains("dns") || chain.contains("resolve") {
-                "dns"
-            } else if chain.contains("certificate") || chain.contains("tls") {
-                "tls"
-            } else if chain.contains("refused") {
-                "refused"
-            } else {
-                "connect"
-            };
-            let message = match kind {
-                "timeout" => format!(
-                    "{url} did not answer within {} s",
-                    CONNECT_TIMEOUT.as_secs()
-                ),
-                "dns" => format!("Cannot resolve host '{}'", target.hostname),
-                "tls" => format!("TLS handshake with {url} failed (certificate not trusted?)"),
-                "refused" => format!(
-                    "Connection to {}:{} was refused",
-                    target.hostname, target.port
-                ),
-                _ => format!("Cannot connect to {url}"),
-            };
-            Ok(failure(message, kind, details, started))
-        }
+        Err(err) => Ok(failure(err.message, err.kind.as_str(), details, started)),
     }
 }

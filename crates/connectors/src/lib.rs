@@ -3,6 +3,7 @@
 //! Standalone on purpose: plain types in, plain types out, no other OpsConductor crate. The API and
 //! the scheduler translate their own records into these types.
 
+pub mod http;
 pub mod ssh;
 
 pub use ssh::{
