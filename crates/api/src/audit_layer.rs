@@ -99,6 +99,9 @@ fn describe(method: &Method, route: &str) -> (String, Option<String>) {
             named("target.test", "target")
         }
         ("POST", "/targets/{id}/host-key/reset") => named("target.host_key_reset", "target"),
+        ("POST", "/jobs") => named("job.create", "job"),
+        ("PUT", "/jobs/{id}") => named("job.update", "job"),
+        ("DELETE", "/jobs/{id}") => named("job.delete", "job"),
         _ => {
             let resource = route
                 .trim_start_matches('/')

@@ -37,6 +37,8 @@ impl Modify for BearerAuth {
         routes::targets::list, routes::targets::create, routes::targets::get, routes::targets::update,
         routes::targets::delete, routes::targets::delete_by_name, routes::targets::import,
         routes::targets::test, routes::targets::reset_host_key,
+        routes::jobs::list, routes::jobs::create, routes::jobs::get, routes::jobs::update, routes::jobs::delete,
+        routes::jobs::versions, routes::jobs::version,
         routes::audit::list, routes::audit::verify,
         routes::health::health, routes::health::ready,
     ),
@@ -45,6 +47,7 @@ impl Modify for BearerAuth {
         (name = "users", description = "User management"),
         (name = "credentials", description = "The credential vault"),
         (name = "targets", description = "The target inventory"),
+        (name = "jobs", description = "Job definitions and their versions"),
         (name = "audit", description = "The hash-chained audit log"),
         (name = "health", description = "Liveness and readiness"),
     )

@@ -26,7 +26,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::error::detail;
 use crate::middleware::{security_headers, track_metrics};
 use crate::openapi::ApiDoc;
-use crate::routes::{audit, auth, credentials, health, targets, users};
+use crate::routes::{audit, auth, credentials, health, jobs, targets, users};
 use crate::state::AppState;
 use crate::{audit_layer, tls};
 
@@ -104,6 +104,13 @@ pub fn router(state: AppState) -> Router {
             "/targets/{id}/host-key/reset",
             post(targets::reset_host_key),
         )
+        .route("/jobs", get(jobs::list).post(jobs::create))
+        .route(
+            "/jobs/{id}",
+            get(jobs::get).put(jobs::update).delete(jobs::delete),
+        )
+        .route("/jobs/{id}/versions", get(jobs::versions))
+        .route("/jobs/{id}/versions/{revision}", get(jobs::version))
         .route("/audit", get(audit::list))
         .route("/audit/verify", get(audit::verify))
         .route_layer(from_fn_with_state(

@@ -9,6 +9,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod credentials;
 mod error;
+pub mod jobs;
 pub mod password;
 pub mod secrets;
 pub mod session_cache;

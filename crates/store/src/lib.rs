@@ -10,6 +10,7 @@ mod time;
 
 pub mod audit;
 pub mod credentials;
+pub mod jobs;
 pub mod targets;
 pub mod throttle;
 pub mod tokens;

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod credentials;
 pub mod health;
+pub mod jobs;
 pub mod targets;
 pub mod users;
 

@@ -12,6 +12,7 @@ mod audit;
 mod auth;
 mod connection_tests;
 mod credentials;
+mod jobs;
 mod ops;
 mod targets;
 mod users;

@@ -1,0 +1,5 @@
+//! Jobs: definitions (parsed and validated), `{{ name }}` templating, and the job service.
+
+pub mod definition;
+pub mod service;
+pub mod template;
