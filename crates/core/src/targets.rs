@@ -359,19 +359,28 @@ fn find_cycle(graph: &HashMap<i64, Vec<i64>>, start: i64) -> Option<Vec<i64>> {
 }
 
 /// Database checks shared by create, update and import: the credential and every
-/// dependency exist, and (for an existing target) no dependency cycle appears.
+/// dependency exist, and (for an existing target) no dependency cycle appears. `credentials`
+/// remembers which credential ids exist, so an import looks each one up once.
 async fn check_references(
     core: &Core,
     fields: &TargetFields,
     own_id: Option<i64>,
     graph: &HashMap<i64, Vec<i64>>,
+    credentials: &mut HashMap<i64, bool>,
     loc: &Loc<'_>,
 ) -> Result<Vec<FieldError>> {
     let mut errors = Vec::new();
-    if opsconductor_store::credentials::get(&core.db, fields.credential_ref)
-        .await?
-        .is_none()
-    {
+    let exists = match credentials.get(&fields.credential_ref) {
+        Some(known) => *known,
+        None => {
+            let found = opsconductor_store::credentials::get(&core.db, fields.credential_ref)
+                .await?
+                .is_some();
+            credentials.insert(fields.credential_ref, found);
+            found
+        }
+    };
+    if !exists {
         errors.push(loc.err(
             "credential_ref",
             "value_error",
@@ -424,7 +433,9 @@ pub async fn create(core: &Core, input: &TargetInput) -> Result<Target> {
     let loc = Loc(&body);
     let fields = validate(input, None, &loc).map_err(Error::Validation)?;
     let graph = graph(core).await?;
-    reference_errors(check_references(core, &fields, None, &graph, &loc).await?)?;
+    reference_errors(
+        check_references(core, &fields, None, &graph, &mut HashMap::new(), &loc).await?,
+    )?;
     Ok(store::insert(&core.db, &fields)
         .await
         .map_err(duplicate)?
@@ -444,7 +455,9 @@ pub async fn update(core: &Core, id: i64, input: &TargetInput) -> Result<Target>
     let loc = Loc(&body);
     let fields = validate(input, Some(&fields_of(&existing)), &loc).map_err(Error::Validation)?;
     let graph = graph(core).await?;
-    reference_errors(check_references(core, &fields, Some(id), &graph, &loc).await?)?;
+    reference_errors(
+        check_references(core, &fields, Some(id), &graph, &mut HashMap::new(), &loc).await?,
+    )?;
     Ok(store::update(&core.db, id, &fields)
         .await
         .map_err(duplicate)?
@@ -568,6 +581,7 @@ pub async fn import(core: &Core, inputs: &[TargetInput]) -> Result<Vec<Target>> 
     let mut errors = Vec::new();
     let mut rows = Vec::with_capacity(inputs.len());
     let mut seen_names: HashMap<String, usize> = HashMap::new();
+    let mut known_credentials = HashMap::new();
     for (index, input) in inputs.iter().enumerate() {
         let prefix = ["body".to_string(), index.to_string()];
         let loc = Loc(&prefix);
@@ -580,7 +594,10 @@ pub async fn import(core: &Core, inputs: &[TargetInput]) -> Result<Vec<Target>> 
                         format!("Duplicate of row {first}"),
                     ));
                 }
-                errors.extend(check_references(core, &fields, None, &graph, &loc).await?);
+                errors.extend(
+                    check_references(core, &fields, None, &graph, &mut known_credentials, &loc)
+                        .await?,
+                );
                 rows.push((index, fields));
             }
             Err(e) => errors.extend(e),

@@ -197,13 +197,6 @@ pub async fn dependency_graph(db: &Db) -> StoreResult<Vec<(i64, String)>> {
     Ok(rows)
 }
 
-#[derive(FromRow)]
-struct Counted {
-    #[sqlx(flatten)]
-    record: TargetRecord,
-    total: i64,
-}
-
 /// Escapes `%`, `_` and `\` so user text matches literally inside a LIKE pattern.
 fn like_pattern(q: &str) -> String {
     let mut out = String::with_capacity(q.len() + 2);
@@ -218,40 +211,33 @@ fn like_pattern(q: &str) -> String {
     out
 }
 
-/// One filtered page, newest first, and the filtered total.
+/// The list filter, per backend: the tag condition uses the `(tag, target_id)` index through a
+/// JSON array on SQLite and a `text[]` on PostgreSQL.
+macro_rules! target_filter {
+    (sqlite) => {
+        target_filter!("tag IN (SELECT value FROM json_each($4))")
+    };
+    (postgres) => {
+        target_filter!("tag = ANY($4::text[])")
+    };
+    ($tags:literal) => {
+        concat!(
+            "WHERE ($1 IS NULL OR protocol = $1) ",
+            "AND ($2 IS NULL OR LOWER(name) LIKE $2 ESCAPE '\\' OR LOWER(hostname) LIKE $2 ESCAPE '\\') ",
+            "AND ($3 = 0 OR id IN (SELECT target_id FROM target_tags WHERE ", $tags, " ",
+            "GROUP BY target_id HAVING COUNT(*) = $3))"
+        )
+    };
+}
+
+/// One filtered page, newest first (walking the primary key, so a page never sorts the whole
+/// inventory), and the filtered total.
 pub async fn list(
     db: &Db,
     filter: &TargetFilter,
     skip: i64,
     limit: i64,
 ) -> StoreResult<(Vec<TargetRecord>, i64)> {
-    let rows = page(db, filter, skip, limit).await?;
-    let total = match rows.first() {
-        Some(r) => r.total,
-        // A page past the end: the total rides on the first row of page one.
-        None if skip > 0 => page(db, filter, 0, 1)
-            .await?
-            .first()
-            .map(|r| r.total)
-            .unwrap_or(0),
-        None => 0,
-    };
-    Ok((rows.into_iter().map(|r| r.record).collect(), total))
-}
-
-async fn page(db: &Db, filter: &TargetFilter, skip: i64, limit: i64) -> StoreResult<Vec<Counted>> {
-    macro_rules! filtered {
-        ($tags_subquery:literal) => {
-            concat!(
-                "SELECT ", target_columns!(), ", COUNT(*) OVER () AS total FROM targets ",
-                "WHERE ($1 IS NULL OR protocol = $1) ",
-                "AND ($2 IS NULL OR LOWER(name) LIKE $2 ESCAPE '\\' OR LOWER(hostname) LIKE $2 ESCAPE '\\') ",
-                "AND ($3 = 0 OR id IN (SELECT target_id FROM target_tags WHERE tag IN (", $tags_subquery, ") ",
-                "GROUP BY target_id HAVING COUNT(*) = $3)) ",
-                "ORDER BY id DESC LIMIT $5 OFFSET $6"
-            )
-        };
-    }
     let mut tags = filter.tags.clone();
     tags.sort();
     tags.dedup();
@@ -262,26 +248,40 @@ async fn page(db: &Db, filter: &TargetFilter, skip: i64, limit: i64) -> StoreRes
         .filter(|q| !q.is_empty())
         .map(like_pattern);
     macro_rules! run {
-        ($pool:expr, $sql:expr) => {
-            sqlx::query_as::<_, Counted>($sql)
-                .bind(filter.protocol.as_deref())
-                .bind(pattern.as_deref())
-                .bind(tag_count)
-                .bind(json_list(&tags))
-                .bind(limit)
-                .bind(skip)
-                .fetch_all($pool)
-                .await?
-        };
+        ($pool:expr, $tags:expr, $backend:tt) => {{
+            let rows = sqlx::query_as::<_, TargetRecord>(concat!(
+                "SELECT ",
+                target_columns!(),
+                " FROM targets ",
+                target_filter!($backend),
+                " ORDER BY id DESC LIMIT $5 OFFSET $6"
+            ))
+            .bind(filter.protocol.as_deref())
+            .bind(pattern.as_deref())
+            .bind(tag_count)
+            .bind($tags)
+            .bind(limit)
+            .bind(skip)
+            .fetch_all($pool)
+            .await?;
+            let total: i64 = sqlx::query_scalar(concat!(
+                "SELECT COUNT(*) FROM targets ",
+                target_filter!($backend)
+            ))
+            .bind(filter.protocol.as_deref())
+            .bind(pattern.as_deref())
+            .bind(tag_count)
+            .bind($tags)
+            .fetch_one($pool)
+            .await?;
+            (rows, total)
+        }};
     }
-    let rows = match db {
-        Db::Sqlite(pool) => run!(pool, filtered!("SELECT value FROM json_each($4)")),
-        Db::Postgres(pool) => run!(
-            pool,
-            filtered!("SELECT jsonb_array_elements_text($4::jsonb)")
-        ),
+    let result = match db {
+        Db::Sqlite(pool) => run!(pool, json_list(&tags), sqlite),
+        Db::Postgres(pool) => run!(pool, &tags, postgres),
     };
-    Ok(rows)
+    Ok(result)
 }
 
 /// Deletes a target; `false` when there was none.

@@ -15,6 +15,7 @@ both_backends!(
     csv_import_accepts_credential_names_and_reports_bad_rows,
     update_delete_and_delete_by_name,
     viewers_read_but_do_not_change_targets,
+    imports_may_exceed_the_general_body_limit_up_to_their_own,
 );
 
 async fn setup(b: Backend) -> (TestApp, String, i64) {
@@ -540,4 +541,42 @@ async fn viewers_read_but_do_not_change_targets(b: Backend) {
     ] {
         assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     }
+}
+
+async fn imports_may_exceed_the_general_body_limit_up_to_their_own(b: Backend) {
+    let app = TestApp::spawn_with(b, |c| c.http.body_limit_bytes = 16 * 1024).await;
+    let admin = app.admin_token().await;
+    let cred = credential(
+        &app,
+        &admin,
+        "cred",
+        "ssh",
+        json!({"username": "root", "password": "pw"}),
+    )
+    .await;
+    let rows: Vec<Value> = (0..300)
+        .map(|i| json!({"name": format!("big-{i:04}"), "hostname": format!("host-{i:04}.example.com"), "protocol": "ssh",
+            "credential_ref": cred, "tags": ["env:prod", "role:web", "dc:dc1"]}))
+        .collect();
+    let body = serde_json::to_vec(&rows).expect("json");
+    assert!(body.len() > 16 * 1024, "larger than the general limit");
+    let (status, created) = json_of(
+        app.post("/targets/import", &admin, Value::Array(rows))
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["created"], 300);
+    let huge = "x".repeat(17 * 1024 * 1024);
+    let (status, body) = json_of(
+        app.post("/targets/import", &admin, json!([{"name": huge}]))
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        body,
+        json!({"detail": "Request body is too large"}),
+        "JSON like every other error"
+    );
 }
