@@ -102,6 +102,7 @@ fn describe(method: &Method, route: &str) -> (String, Option<String>) {
         ("POST", "/jobs") => named("job.create", "job"),
         ("PUT", "/jobs/{id}") => named("job.update", "job"),
         ("DELETE", "/jobs/{id}") => named("job.delete", "job"),
+        ("POST", "/jobs/{id}/plan") => named("job.plan", "job"),
         _ => {
             let resource = route
                 .trim_start_matches('/')

@@ -38,7 +38,7 @@ impl Modify for BearerAuth {
         routes::targets::delete, routes::targets::delete_by_name, routes::targets::import,
         routes::targets::test, routes::targets::reset_host_key,
         routes::jobs::list, routes::jobs::create, routes::jobs::get, routes::jobs::update, routes::jobs::delete,
-        routes::jobs::versions, routes::jobs::version,
+        routes::jobs::versions, routes::jobs::version, routes::jobs::plan,
         routes::audit::list, routes::audit::verify,
         routes::health::health, routes::health::ready,
     ),

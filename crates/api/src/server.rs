@@ -116,6 +116,7 @@ pub fn router(state: AppState) -> Router {
             get(jobs::get).put(jobs::update).delete(jobs::delete),
         )
         .route("/jobs/{id}/versions", get(jobs::versions))
+        .route("/jobs/{id}/plan", post(jobs::plan))
         .route("/jobs/{id}/versions/{revision}", get(jobs::version))
         .route("/audit", get(audit::list))
         .route("/audit/verify", get(audit::verify))

@@ -2,13 +2,14 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use opsconductor_core::jobs::plan::{self, Plan};
 use opsconductor_core::jobs::service::{self as jobs, CreateJob, Job, JobVersion, UpdateJob};
 use serde::{Deserialize, Serialize};
 
 use crate::audit_layer::AuditSlot;
 use crate::authn::{AuthUser, Operator};
 use crate::error::ApiResult;
-use crate::extract::{Json, Page, Path, Query};
+use crate::extract::{Json, Page, Path, Query, RawBody, parse_json};
 use crate::routes::Message;
 use crate::state::AppState;
 
@@ -121,4 +122,25 @@ pub async fn version(
     Path((id, revision)): Path<(i64, i64)>,
 ) -> ApiResult<Json<JobVersion>> {
     Ok(Json(jobs::version(&state.core, id, revision).await?))
+}
+
+/// The dry run: parameters and targets resolved, every command rendered, nothing executed.
+/// The body is `{"parameters": {...}}` or the parameters object itself (optional).
+#[utoipa::path(post, path = "/jobs/{id}/plan", tag = "jobs", security(("bearer" = [])),
+    request_body(content = Object),
+    responses((status = 200, body = Plan), (status = 400, description = "The job cannot run as asked: every problem listed"),
+              (status = 404)))]
+pub async fn plan(
+    State(state): State<AppState>,
+    Operator(_caller): Operator,
+    Path(id): Path<i64>,
+    RawBody(body): RawBody,
+) -> ApiResult<Json<Plan>> {
+    let body: serde_json::Value = if body.iter().all(u8::is_ascii_whitespace) {
+        serde_json::Value::Null
+    } else {
+        parse_json(&body)?
+    };
+    let params = plan::run_parameters(&body)?;
+    Ok(Json(plan::plan(&state.core, id, &params).await?))
 }

@@ -12,6 +12,8 @@ both_backends!(
     updates_keep_every_revision_of_the_definition,
     inactive_jobs_are_hidden_unless_asked_for,
     a_user_who_created_jobs_cannot_be_deleted,
+    plan_resolves_parameters_and_targets_and_renders_without_running,
+    plan_refuses_what_would_fail_before_running,
 );
 
 async fn setup(b: Backend) -> (TestApp, String) {
@@ -276,4 +278,144 @@ async fn a_user_who_created_jobs_cannot_be_deleted(b: Backend) {
     .await;
     let (status, body) = json_of(app.delete(&format!("/users/{id}"), &admin).await).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
+}
+
+async fn planned_job(app: &TestApp, admin: &str) -> i64 {
+    let cred = credential(
+        app,
+        admin,
+        "ssh-cred",
+        "ssh",
+        json!({"username": "root", "password": "pw"}),
+    )
+    .await;
+    for (name, tags) in [
+        ("web-1", json!(["role:web"])),
+        ("web-2", json!(["role:web"])),
+        ("db-1", json!(["role:db"])),
+    ] {
+        target(app, admin, json!({"name": name, "hostname": format!("{name}.example.com"), "protocol": "ssh", "credential_ref": cred, "tags": tags})).await;
+    }
+    let definition = json!({"name": "deploy", "version": 1,
+    "parameters": {"svc": "Spooler", "count": {"type": "number", "default": 3},
+                   "pw": {"type": "secret", "credential": "ssh-cred"}},
+    "steps": [
+        {"type": "ssh.exec", "name": "restart", "target": "tag:role:web",
+         "command": "systemctl restart {{ svc }} --count {{ count }} --token {{ pw }}"},
+        {"type": "ssh.exec", "target": ["db-1"], "command": "echo {{ svc }}", "continueOnError": true},
+        {"type": "http.request", "url": "https://status.example.com/{{ svc }}", "expectedStatus": 204}
+    ]});
+    let (status, job) = json_of(
+        app.post(
+            "/jobs",
+            admin,
+            json!({"name": "deploy", "definition": definition}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{job}");
+    job["id"].as_i64().expect("id")
+}
+
+async fn plan_resolves_parameters_and_targets_and_renders_without_running(b: Backend) {
+    let (app, admin) = setup(b).await;
+    let id = planned_job(&app, &admin).await;
+    let (status, plan) = json_of(
+        app.post(
+            &format!("/jobs/{id}/plan"),
+            &admin,
+            json!({"parameters": {"svc": "nginx"}}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{plan}");
+    assert_eq!(
+        plan["parameters"],
+        json!({"svc": "nginx", "count": 3}),
+        "run values overlay defaults; no secret"
+    );
+    assert_eq!(
+        plan["secrets"],
+        json!([{"name": "pw", "credential": "ssh-cred", "field": null}])
+    );
+    let step0 = &plan["steps"][0];
+    assert_eq!(step0["type"], "ssh.exec");
+    assert_eq!(
+        step0["rendered"]["command"],
+        "systemctl restart nginx --count 3 --token ********"
+    );
+    let names: Vec<&str> = step0["targets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(names, vec!["web-2", "web-1"]);
+    assert_eq!(plan["steps"][1]["targets"][0]["name"], "db-1");
+    assert_eq!(plan["steps"][1]["continue_on_error"], true);
+    assert_eq!(
+        plan["steps"][2]["rendered"]["url"],
+        "https://status.example.com/nginx"
+    );
+    assert_eq!(plan["steps"][2]["targets"], json!([]));
+    // Defaults alone, and an empty body, plan too.
+    let resp = app
+        .client
+        .post(app.url(&format!("/jobs/{id}/plan")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let plan: Value = resp.json().await.expect("json");
+    assert_eq!(plan["steps"][1]["rendered"]["command"], "echo Spooler");
+}
+
+async fn plan_refuses_what_would_fail_before_running(b: Backend) {
+    let (app, admin) = setup(b).await;
+    let id = planned_job(&app, &admin).await;
+    let path = format!("/jobs/{id}/plan");
+    let (status, body) = json_of(app.post(&path, &admin, json!({"count": "many"})).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["detail"].as_str().is_some_and(|d| d.contains("count")),
+        "{body}"
+    );
+    let (status, body) = json_of(app.post(&path, &admin, json!({"pw": "smuggled"})).await).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "secrets come from the vault: {body}"
+    );
+    let bad = json!({"name": "bad", "version": 1, "steps": [
+        {"type": "ssh.exec", "target": "sample-windows-server", "command": "echo {{ nowhere }}"}]});
+    let (_, job) = json_of(
+        app.post("/jobs", &admin, json!({"name": "bad", "definition": bad}))
+            .await,
+    )
+    .await;
+    let (status, body) = json_of(
+        app.post(&format!("/jobs/{}/plan", job["id"]), &admin, json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let detail = body["detail"].as_str().unwrap_or("");
+    assert!(detail.contains("unknown parameter 'nowhere'"), "{detail}");
+    assert!(detail.contains("protocol is winrm"), "{detail}");
+    let (_, viewer) = app.user_with_role(&admin, "vee", "viewer").await;
+    assert_eq!(
+        app.post(&path, &viewer, json!({})).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.post("/jobs/9999/plan", &admin, json!({}))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let (status, _) = json_of(app.post(&path, &admin, json!([1, 2])).await).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
