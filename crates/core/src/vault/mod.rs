@@ -53,17 +53,6 @@ fn read_key(path: &Path) -> anyhow::Result<MasterKey> {
 }
 
 impl Vault {
-    /// A vault holding exactly `key` (tests and tools).
-    pub fn with_key(key: MasterKey) -> Self {
-        Self {
-            source: KeySource::Inline,
-            keys: RwLock::new(Keyring {
-                current: Arc::new(key),
-                others: HashMap::new(),
-            }),
-        }
-    }
-
     /// Loads the master key and checks it against the database: a wrong or missing key stops
     /// start-up with a message that says which key the vault expects.
     pub async fn load(config: &Config, db: &Db) -> anyhow::Result<Self> {
