@@ -238,10 +238,7 @@ async fn rotate_master_key(
 }
 
 async fn admin(config: Config, cmd: AdminCommand) -> anyhow::Result<ExitCode> {
-    if let AdminCommand::RotateMasterKey { new_key_file } = cmd {
-        return rotate_master_key(config, new_key_file).await;
-    }
-    let core = Core::open(config).await?;
+    let core = Core::open(config.clone()).await?;
     let (action, username, outcome) = match cmd {
         AdminCommand::CreateUser {
             username,
@@ -280,7 +277,10 @@ async fn admin(config: Config, cmd: AdminCommand) -> anyhow::Result<ExitCode> {
             }
             ("user.reset_password", username, user.id)
         }
-        AdminCommand::RotateMasterKey { .. } => unreachable!("handled above"),
+        AdminCommand::RotateMasterKey { new_key_file } => {
+            core.db.close().await;
+            return rotate_master_key(config, new_key_file).await;
+        }
     };
     audit::record(
         &core,
