@@ -138,8 +138,12 @@ fn check_version(errors: &mut Vec<FieldError>, version: i64) {
 
 /// Parses the definition and checks what it refers to: named targets and the credentials of
 /// secret parameters must exist. Targets given by tag or by placeholder are resolved per run.
-async fn check_definition(core: &Core, value: &Value) -> std::result::Result<(), Vec<FieldError>> {
-    let definition = JobDefinition::parse(value, &["body", "definition"])?;
+/// Returns the problems found; a database failure is an error of its own, never a 422.
+async fn check_definition(core: &Core, value: &Value) -> Result<Vec<FieldError>> {
+    let definition = match JobDefinition::parse(value, &["body", "definition"]) {
+        Ok(d) => d,
+        Err(errors) => return Ok(errors),
+    };
     let mut errors = Vec::new();
     for step in &definition.steps {
         if let TargetSpec::Names(names) = &step.targets {
@@ -148,15 +152,7 @@ async fn check_definition(core: &Core, value: &Value) -> std::result::Result<(),
                 .filter(|n| !n.contains("{{"))
                 .cloned()
                 .collect();
-            let missing = store::missing_target_names(&core.db, &literal)
-                .await
-                .map_err(|e| {
-                    vec![field(
-                        &["body", "definition"],
-                        "internal",
-                        format!("cannot check targets: {e}"),
-                    )]
-                })?;
+            let missing = store::missing_target_names(&core.db, &literal).await?;
             for name in missing {
                 let index = step.index.to_string();
                 errors.push(field(
@@ -169,15 +165,7 @@ async fn check_definition(core: &Core, value: &Value) -> std::result::Result<(),
     }
     for param in &definition.parameters {
         if let Some(credential) = &param.credential {
-            let found = opsconductor_store::credentials::by_name(&core.db, credential)
-                .await
-                .map_err(|e| {
-                    vec![field(
-                        &["body", "definition"],
-                        "internal",
-                        format!("cannot check credentials: {e}"),
-                    )]
-                })?;
+            let found = opsconductor_store::credentials::by_name(&core.db, credential).await?;
             if found.is_none() {
                 errors.push(field(
                     &[
@@ -193,20 +181,14 @@ async fn check_definition(core: &Core, value: &Value) -> std::result::Result<(),
             }
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors)
-    }
+    Ok(errors)
 }
 
 pub async fn create(core: &Core, caller: &Caller, input: &CreateJob) -> Result<Job> {
     let mut errors = Vec::new();
     check_name(&mut errors, &input.name);
     check_version(&mut errors, input.version);
-    if let Err(e) = check_definition(core, &input.definition).await {
-        errors.extend(e);
-    }
+    errors.extend(check_definition(core, &input.definition).await?);
     if !errors.is_empty() {
         return Err(Error::Validation(errors));
     }
@@ -255,10 +237,8 @@ pub async fn update(core: &Core, caller: &Caller, id: i64, input: &UpdateJob) ->
     }
     let current: Value = serde_json::from_str(&existing.definition).unwrap_or(Value::Null);
     let new_definition = input.definition.as_ref().filter(|d| **d != current);
-    if let Some(definition) = new_definition
-        && let Err(e) = check_definition(core, definition).await
-    {
-        errors.extend(e);
+    if let Some(definition) = new_definition {
+        errors.extend(check_definition(core, definition).await?);
     }
     if !errors.is_empty() {
         return Err(Error::Validation(errors));
