@@ -38,6 +38,38 @@ pub struct Config {
     pub log: String,
     pub auth: AuthConfig,
     pub http: HttpConfig,
+    pub engine: EngineConfig,
+}
+
+/// The run engine of a node with the `worker` role.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EngineConfig {
+    /// Runs one worker executes at the same time.
+    pub max_concurrent_runs: u32,
+    /// Target executions (SSH sessions, HTTP calls) one worker runs at the same time across
+    /// all its runs; each job's `maxParallel` applies within this.
+    pub max_parallel_targets: u32,
+    /// How often a worker renews the lease on each of its runs (and learns of cancels from
+    /// other nodes).
+    pub heartbeat_interval_ms: u64,
+    /// A run whose lease is this old is taken to have lost its worker and is failed.
+    pub lease_timeout_secs: u64,
+    /// On shutdown, how long in-flight runs may take to finish before they are handed back
+    /// to the queue.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrent_runs: 16,
+            max_parallel_targets: 100,
+            heartbeat_interval_ms: 2000,
+            lease_timeout_secs: 30,
+            shutdown_grace_secs: 30,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -107,6 +139,7 @@ impl Default for Config {
             log: "info".into(),
             auth: AuthConfig::default(),
             http: HttpConfig::default(),
+            engine: EngineConfig::default(),
         }
     }
 }
@@ -283,6 +316,26 @@ impl Config {
         }
         if self.auth.min_password_length < 8 {
             bail!("auth.min_password_length must be at least 8");
+        }
+        let e = &self.engine;
+        if !(1..=1000).contains(&e.max_concurrent_runs) {
+            bail!("engine.max_concurrent_runs must be between 1 and 1000");
+        }
+        if !(1..=10_000).contains(&e.max_parallel_targets) {
+            bail!("engine.max_parallel_targets must be between 1 and 10000");
+        }
+        if !(100..=60_000).contains(&e.heartbeat_interval_ms) {
+            bail!("engine.heartbeat_interval_ms must be between 100 and 60000");
+        }
+        if e.lease_timeout_secs.saturating_mul(1000) < e.heartbeat_interval_ms.saturating_mul(3)
+            || e.lease_timeout_secs > 3600
+        {
+            bail!(
+                "engine.lease_timeout_secs must be at least three heartbeat intervals and at most 3600"
+            );
+        }
+        if e.shutdown_grace_secs > 3600 {
+            bail!("engine.shutdown_grace_secs must be at most 3600");
         }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             bail!(

@@ -11,8 +11,10 @@ pub mod credentials;
 mod error;
 pub mod jobs;
 pub mod password;
+pub mod runs;
 pub mod secrets;
 pub mod session_cache;
+pub mod signals;
 pub mod targets;
 pub mod throttle;
 pub mod tokens;
@@ -34,6 +36,7 @@ pub struct Core {
     pub passwords: password::Passwords,
     pub sessions: Arc<session_cache::SessionCache>,
     pub vault: Arc<vault::Vault>,
+    pub signals: Arc<signals::RunSignals>,
 }
 
 impl Core {
@@ -59,6 +62,7 @@ impl Core {
         Ok(Core {
             sessions: Arc::new(sessions),
             vault: Arc::new(vault),
+            signals: Arc::default(),
             db,
             config: Arc::new(config),
             tokens: Arc::new(tokens),

@@ -11,6 +11,7 @@ mod time;
 pub mod audit;
 pub mod credentials;
 pub mod jobs;
+pub mod runs;
 pub mod targets;
 pub mod throttle;
 pub mod tokens;

@@ -39,6 +39,9 @@ pub struct PlannedStep {
     pub timeout_sec: u64,
     pub retries: u32,
     pub continue_on_error: bool,
+    /// The step names targets (by name or selector), so an empty `targets` means none matched.
+    #[serde(skip)]
+    pub addresses_targets: bool,
 }
 
 /// The whole dry run.
@@ -276,6 +279,7 @@ pub async fn plan(core: &Core, job_id: i64, run_params: &Map<String, Value>) -> 
             timeout_sec: step.timeout_sec,
             retries: step.retries,
             continue_on_error: step.continue_on_error,
+            addresses_targets: step.targets != TargetSpec::None,
         });
     }
     if !problems.is_empty() {
