@@ -103,6 +103,9 @@ fn describe(method: &Method, route: &str) -> (String, Option<String>) {
         ("PUT", "/jobs/{id}") => named("job.update", "job"),
         ("DELETE", "/jobs/{id}") => named("job.delete", "job"),
         ("POST", "/jobs/{id}/plan") => named("job.plan", "job"),
+        ("POST", "/jobs/{id}/run") => named("job.run", "job"),
+        ("POST", "/runs/{id}/cancel") => named("run.cancel", "run"),
+        ("POST", "/runs/{id}/rerun") => named("run.rerun", "run"),
         _ => {
             let resource = route
                 .trim_start_matches('/')
@@ -211,9 +214,10 @@ mod tests {
             describe(&Method::POST, "/targets/{id}/test").0,
             "target.test"
         );
-        let (action, resource) = describe(&Method::POST, "/jobs/{id}/run");
-        assert_eq!(action, "POST /jobs/{id}/run");
-        assert_eq!(resource.as_deref(), Some("jobs"));
+        assert_eq!(describe(&Method::POST, "/jobs/{id}/run").0, "job.run");
+        let (action, resource) = describe(&Method::POST, "/schedules/{id}/pause");
+        assert_eq!(action, "POST /schedules/{id}/pause");
+        assert_eq!(resource.as_deref(), Some("schedules"));
     }
 
     #[test]

@@ -39,6 +39,8 @@ impl Modify for BearerAuth {
         routes::targets::test, routes::targets::reset_host_key,
         routes::jobs::list, routes::jobs::create, routes::jobs::get, routes::jobs::update, routes::jobs::delete,
         routes::jobs::versions, routes::jobs::version, routes::jobs::plan,
+        routes::runs::start, routes::runs::list, routes::runs::get, routes::runs::steps, routes::runs::log,
+        routes::runs::events, routes::runs::cancel, routes::runs::rerun, routes::runs::executor_status,
         routes::audit::list, routes::audit::verify,
         routes::health::health, routes::health::ready,
     ),
@@ -48,6 +50,7 @@ impl Modify for BearerAuth {
         (name = "credentials", description = "The credential vault"),
         (name = "targets", description = "The target inventory"),
         (name = "jobs", description = "Job definitions and their versions"),
+        (name = "runs", description = "Runs, their live events and output, and the executor"),
         (name = "audit", description = "The hash-chained audit log"),
         (name = "health", description = "Liveness and readiness"),
     )

@@ -27,7 +27,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::error::detail;
 use crate::middleware::{security_headers, track_metrics};
 use crate::openapi::ApiDoc;
-use crate::routes::{audit, auth, credentials, health, jobs, targets, users};
+use crate::routes::{audit, auth, credentials, health, jobs, runs, targets, users};
 use crate::state::AppState;
 use crate::{audit_layer, tls};
 
@@ -118,6 +118,15 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/{id}/versions", get(jobs::versions))
         .route("/jobs/{id}/plan", post(jobs::plan))
         .route("/jobs/{id}/versions/{revision}", get(jobs::version))
+        .route("/jobs/{id}/run", post(runs::start))
+        .route("/runs", get(runs::list))
+        .route("/runs/{id}", get(runs::get))
+        .route("/runs/{id}/steps", get(runs::steps))
+        .route("/runs/{id}/log", get(runs::log))
+        .route("/runs/{id}/events", get(runs::events))
+        .route("/runs/{id}/cancel", post(runs::cancel))
+        .route("/runs/{id}/rerun", post(runs::rerun))
+        .route("/executor/status", get(runs::executor_status))
         .route("/audit", get(audit::list))
         .route("/audit/verify", get(audit::verify))
         .route_layer(from_fn_with_state(
@@ -282,6 +291,8 @@ impl Application {
             });
         }
         let db = self.state.core.db.clone();
+        let engine = runs::worker_enabled(&self.state.core)
+            .then(|| opsconductor_engine::start(self.state.core.clone()));
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         // TCP_NODELAY: without it Nagle's algorithm and delayed ACKs add ~40 ms to responses that
         // span two writes (seen on HTTP/2 responses over 16 KiB).
@@ -303,6 +314,9 @@ impl Application {
             }
         };
         upkeep.abort();
+        if let Some(engine) = engine {
+            engine.shutdown().await;
+        }
         db.close().await;
         result.context("server failed")
     }

@@ -7,7 +7,7 @@ pub mod http;
 pub mod ssh;
 
 pub use ssh::{
-    DEFAULT_CONNECT_TIMEOUT, ExecOutput, KeyInfo, MAX_CAPTURED_BYTES, SshAuth, SshError,
-    SshErrorKind, SshSession, SshTarget, SshTestReport, check_private_key, connect,
-    test_connection,
+    CancellationToken, CopyOutcome, DEFAULT_CONNECT_TIMEOUT, ExecOptions, ExecOutput, ExecStatus,
+    KeyInfo, MAX_CAPTURED_BYTES, OutputChunk, SshAuth, SshError, SshErrorKind, SshSession,
+    SshTarget, SshTestReport, Stream, check_private_key, connect, shell_quote, test_connection,
 };

@@ -8,9 +8,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use opsconductor_connectors::{
-    SshAuth, SshErrorKind, SshTarget, check_private_key, connect, test_connection,
+    CancellationToken, ExecOptions, OutputChunk, SshAuth, SshErrorKind, SshTarget, Stream,
+    check_private_key, connect, test_connection,
 };
 use support::sshd::{self, ClientKey, KEY_PASSPHRASE, Sshd, SshdOptions};
+use tokio::sync::mpsc;
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -349,14 +351,14 @@ async fn exec_timeout_returns_promptly_and_the_session_stays_usable() {
     let session = connect(&root_target(&server)).await.expect("connect");
     let started = Instant::now();
     let err = session
-        .exec("sleep 5", Duration::from_millis(300))
+        .exec("sleep 60", Duration::from_millis(300))
         .await
         .expect_err("sleep outlasts the timeout");
     let waited = started.elapsed();
     assert_eq!(err.kind, SshErrorKind::Timeout, "{err}");
     assert!(err.message.contains("300 ms"), "{err}");
-    // Well under the 5 s the command would take.
-    assert!(waited < Duration::from_secs(3), "took {waited:?}");
+    // Well under the 60 s the command would take; stopping it is bounded by a few seconds.
+    assert!(waited < Duration::from_secs(10), "took {waited:?}");
 
     let out = session
         .exec("echo still here", TIMEOUT)
@@ -385,9 +387,9 @@ async fn exec_timeout_stops_the_command_of_a_non_root_user() {
         .expect_err("sleep outlasts the timeout");
     assert_eq!(err.kind, SshErrorKind::Timeout, "{err}");
 
-    // sshd delivers the TERM that exec sends on timeout (it refuses to signal root's commands,
-    // see `SshSession::exec`), so the sleep is gone long before its 5 s. The bracket keeps pgrep
-    // from matching its own shell.
+    // The TERM on the channel (sshd delivers it for ordinary users) and the process-group kill
+    // both reach the sleep, so it is gone long before its 5 s. The bracket keeps pgrep from
+    // matching its own shell.
     let deadline = started + Duration::from_secs(3);
     loop {
         let out = session
@@ -621,4 +623,438 @@ fn every_key_format_ssh_keygen_writes_is_accepted_with_its_fingerprint() {
             check_private_key(&pasted, *passphrase).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(again.public_fingerprint, fingerprint, "{name}");
     }
+}
+
+/// Output chunks by stream, in arrival order.
+#[derive(Debug, Default)]
+struct Collected {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    chunks: Vec<OutputChunk>,
+}
+
+async fn collect(mut rx: mpsc::Receiver<OutputChunk>) -> Collected {
+    let mut out = Collected::default();
+    while let Some(chunk) = rx.recv().await {
+        match chunk.stream {
+            Stream::Stdout => out.stdout.extend_from_slice(&chunk.data),
+            Stream::Stderr => out.stderr.extend_from_slice(&chunk.data),
+        }
+        out.chunks.push(chunk);
+    }
+    out
+}
+
+/// A `sleep` of a minute or so whose argument is unique to this test run, so the process table
+/// can be searched for it (the sshd runs on this machine).
+fn unique_sleep(test: u32) -> String {
+    format!("sleep {test}.{}", std::process::id())
+}
+
+/// How long a stopped command may take to disappear. Generous for a loaded machine, yet far below
+/// the minute the sleeps would run by themselves.
+const GONE_WITHIN: Duration = Duration::from_secs(20);
+
+/// Whether a process whose command line contains `needle` runs on this machine.
+fn process_running(needle: &str) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        let is_pid = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|name| name.bytes().all(|b| b.is_ascii_digit()));
+        is_pid
+            && std::fs::read(entry.path().join("cmdline"))
+                .map(|cmdline| String::from_utf8_lossy(&cmdline).replace('\0', " "))
+                .is_ok_and(|cmdline| cmdline.contains(needle))
+    })
+}
+
+/// Polls the process table until no process matches `needle`, or panics after `within`.
+async fn assert_gone_within(needle: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    while process_running(needle) {
+        assert!(
+            Instant::now() < deadline,
+            "`{needle}` still runs after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn wait_until_running(needle: &str) {
+    let deadline = Instant::now() + TIMEOUT;
+    while !process_running(needle) {
+        assert!(Instant::now() < deadline, "`{needle}` never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn output_streams_while_the_command_still_runs() {
+    let server = Sshd::start();
+    let session = connect(&root_target(&server)).await.expect("connect");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let flag = dir.path().join("go");
+    // The command cannot finish before the test creates the flag, which it does only after the
+    // first chunk arrived.
+    let command = format!(
+        "echo a; while [ ! -e {flag} ]; do sleep 0.02; done; echo b",
+        flag = flag.display()
+    );
+    let cancel = CancellationToken::new();
+    let (tx, mut rx) = mpsc::channel(16);
+    let mut exec =
+        Box::pin(session.exec_streaming(&command, ExecOptions::new(TIMEOUT, &cancel), tx));
+    let first = tokio::select! {
+        chunk = rx.recv() => chunk.expect("a first chunk"),
+        result = &mut exec => panic!("the command ended before any output: {result:?}"),
+    };
+    assert_eq!(first.stream, Stream::Stdout);
+    assert_eq!(first.data, b"a\n");
+
+    std::fs::write(&flag, b"").expect("create the flag");
+    let (status, rest) = tokio::join!(exec, collect(rx));
+    let status = status.expect("exec");
+    assert_eq!(status.exit_code, Some(0));
+    assert_eq!(rest.stdout, b"b\n");
+    assert!(rest.stderr.is_empty(), "{:?}", rest.stderr);
+    session.close().await;
+}
+
+#[tokio::test]
+async fn stdout_and_stderr_are_separate_and_the_marker_never_shows() {
+    let server = Sshd::start();
+    let session = connect(&root_target(&server)).await.expect("connect");
+    let cancel = CancellationToken::new();
+    let (tx, rx) = mpsc::channel(16);
+    let command = "echo out; echo err >&2; printf 'partial' >&2; echo out2; echo ' line' >&2";
+    let (status, out) = tokio::join!(
+        session.exec_streaming(command, ExecOptions::new(TIMEOUT, &cancel), tx),
+        collect(rx)
+    );
+    assert_eq!(status.expect("exec").exit_code, Some(0));
+    assert_eq!(out.stdout, b"out\nout2\n");
+    assert_eq!(out.stderr, b"err\npartial line\n");
+    for chunk in &out.chunks {
+        assert!(!chunk.data.is_empty());
+        assert!(
+            !chunk.data.contains(&0x1e) && !String::from_utf8_lossy(&chunk.data).contains("pgid"),
+            "{chunk:?}"
+        );
+    }
+
+    let out = session
+        .exec("echo only-stderr >&2", TIMEOUT)
+        .await
+        .expect("exec");
+    assert_eq!(out.stderr, "only-stderr\n");
+    assert_eq!(out.stdout, "");
+    session.close().await;
+}
+
+#[tokio::test]
+async fn exit_codes_syntax_errors_and_signals_come_back_from_streaming_exec() {
+    let server = Sshd::start();
+    let session = connect(&root_target(&server)).await.expect("connect");
+    let cancel = CancellationToken::new();
+    let run = |command: &'static str| {
+        let session = &session;
+        let cancel = &cancel;
+        async move {
+            let (tx, rx) = mpsc::channel(16);
+            let (status, out) = tokio::join!(
+                session.exec_streaming(command, ExecOptions::new(TIMEOUT, cancel), tx),
+                collect(rx)
+            );
+            (status.expect(command), out)
+        }
+    };
+
+    let (status, _) = run("exit 3").await;
+    assert_eq!(status.exit_code, Some(3));
+    assert_eq!(status.exit_signal, None);
+
+    let (status, out) = run("echo before; exit 0").await;
+    assert_eq!(status.exit_code, Some(0));
+    assert_eq!(out.stdout, b"before\n");
+
+    // The marker line runs before the shell parses the command, so the error is the shell's
+    // usual one, on stderr as usual.
+    let (status, out) = run("if then fi").await;
+    assert_eq!(status.exit_code, Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("syntax error"), "{stderr}");
+    assert!(!stderr.contains("opsc-pgid"), "{stderr}");
+
+    let (status, _) = run("kill -TERM $$").await;
+    assert_eq!(status.exit_code, None);
+    assert_eq!(status.exit_signal.as_deref(), Some("TERM"));
+    session.close().await;
+}
+
+#[tokio::test]
+async fn stdin_is_written_to_the_command_then_closed() {
+    let server = Sshd::start();
+    let session = connect(&root_target(&server)).await.expect("connect");
+    let cancel = CancellationToken::new();
+
+    let input = b"hello\0world\xff\n";
+    let (tx, rx) = mpsc::channel(16);
+    let opts = ExecOptions::new(TIMEOUT, &cancel).with_stdin(input);
+    let (status, out) = tokio::join!(session.exec_streaming("cat", opts, tx), collect(rx));
+    assert_eq!(status.expect("cat").exit_code, Some(0));
+    assert_eq!(out.stdout, input);
+
+    // More than the server's window: stdin has to wait for it to open, while `cat` echoes it back.
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let (tx, rx) = mpsc::channel(16);
+    let opts = ExecOptions::new(TIMEOUT, &cancel).with_stdin(&big);
+    let (status, out) = tokio::join!(session.exec_streaming("cat", opts, tx), collect(rx));
+    assert_eq!(status.expect("cat").exit_code, Some(0));
+    assert!(out.stdout == big, "echoed {} bytes", out.stdout.len());
+
+    // No stdin is end-of-file at once, so `cat` ends instead of waiting.
+    let out = session.exec("cat; echo done", TIMEOUT).await.expect("exec");
+    assert_eq!(out.stdout, "done\n");
+
+    // A command that does not read its input still ends.
+    let (tx, rx) = mpsc::channel(16);
+    let opts = ExecOptions::new(TIMEOUT, &cancel).with_stdin(&big);
+    let (status, _) = tokio::join!(session.exec_streaming("exit 4", opts, tx), collect(rx));
+    assert_eq!(status.expect("exit 4").exit_code, Some(4));
+    session.close().await;
+}
+
+#[tokio::test]
+async fn timeout_kills_the_remote_command_of_root() {
+    let server = Sshd::start();
+    let session = connect(&root_target(&server)).await.expect("connect");
+    let (first, second) = (unique_sleep(61), unique_sleep(62));
+    // A background job and a foreground one: the whole process group has to go.
+    let command = format!("{first} & {second}; wait");
+    let cancel = CancellationToken::new();
+    let (tx, rx) = mpsc::channel(16);
+    let opts = ExecOptions::new(Duration::from_millis(700), &cancel);
+    let (result, _) = tokio::join!(session.exec_streaming(&command, opts, tx), collect(rx));
+    let err = result.expect_err("the sleeps outlast the timeout");
+    assert_eq!(err.kind, SshErrorKind::Timeout, "{err}");
+    assert!(err.message.contains("700 ms"), "{err}");
+
+    assert_gone_within(&first, GONE_WITHIN).await;
+    assert_gone_within(&second, GONE_WITHIN).await;
+    let out = session
+        .exec("echo still here", TIMEOUT)
+        .await
+        .expect("exec");
+    assert_eq!(out.stdout, "still here\n");
+    session.close().await;
+}
+
+#[tokio::test]
+async fn cancel_kills_the_remote_command_of_root() {
+    let server = Sshd::start();
+    let session = connect(&root_target(&server)).await.expect("connect");
+    let sleep = unique_sleep(63);
+    let command = format!("echo started; {sleep}");
+    let cancel = CancellationToken::new();
+    let (tx, mut rx) = mpsc::channel(16);
+    let mut exec =
+        Box::pin(session.exec_streaming(&command, ExecOptions::new(TIMEOUT, &cancel), tx));
+    let first = tokio::select! {
+        chunk = rx.recv() => chunk.expect("a first chunk"),
+        result = &mut exec => panic!("the command ended early: {result:?}"),
+    };
+    assert_eq!(first.data, b"started\n");
+    wait_until_running(&sleep).await;
+
+    cancel.cancel();
+    let (result, _) = tokio::join!(exec, collect(rx));
+    let err = result.expect_err("canceled");
+    assert_eq!(err.kind, SshErrorKind::Canceled, "{err}");
+    assert_eq!(err.kind.as_str(), "canceled");
+    assert!(err.message.contains("canceled"), "{err}");
+    assert_gone_within(&sleep, GONE_WITHIN).await;
+
+    // A token canceled beforehand runs nothing.
+    let (tx, _rx) = mpsc::channel(16);
+    let err = session
+        .exec_streaming("echo never", ExecOptions::new(TIMEOUT, &cancel), tx)
+        .await
+        .expect_err("already canceled");
+    assert_eq!(err.kind, SshErrorKind::Canceled, "{err}");
+    session.close().await;
+}
+
+#[tokio::test]
+async fn a_command_that_ignores_term_is_killed_and_the_caller_is_not_held() {
+    let server = Sshd::start();
+    let session = connect(&root_target(&server)).await.expect("connect");
+    let sleep = unique_sleep(64);
+    // An ignored signal stays ignored in children, so the sleep shrugs off TERM too.
+    let command = format!("trap '' TERM; {sleep}");
+    let started = Instant::now();
+    let err = session
+        .exec(&command, Duration::from_millis(500))
+        .await
+        .expect_err("the sleep outlasts the timeout");
+    let waited = started.elapsed();
+    assert_eq!(err.kind, SshErrorKind::Timeout, "{err}");
+    assert!(err.message.to_lowercase().contains("kill"), "{err}");
+    // The caller is not held until the sleep ends; the escalation to KILL happens on the server.
+    assert!(waited < Duration::from_secs(15), "took {waited:?}");
+    assert_gone_within(&sleep, GONE_WITHIN).await;
+    session.close().await;
+}
+
+/// `len` random bytes from the kernel.
+fn random_bytes(len: usize) -> Vec<u8> {
+    let mut bytes = vec![0; len];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .expect("read /dev/urandom");
+    bytes
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+/// Names in `dir`, to see that no temporary file was left behind.
+fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read_dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn copy_of_five_mib_of_random_bytes_is_byte_exact_with_the_mode_applied() {
+    let server = Sshd::start();
+    let session = connect(&root_target(&server)).await.expect("connect");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let dest = dir.path().join("payload.bin");
+    let content = random_bytes(5 * 1024 * 1024 + 7);
+    let cancel = CancellationToken::new();
+
+    let outcome = session
+        .copy(
+            dest.to_str().expect("UTF-8 path"),
+            &content,
+            Some(0o640),
+            false,
+            TIMEOUT,
+            &cancel,
+        )
+        .await
+        .expect("copy");
+    assert_eq!(outcome.bytes, content.len() as u64);
+    assert_eq!(outcome.sha256, sha256_hex(&content));
+    let written = std::fs::read(&dest).expect("read the copy");
+    assert!(
+        written == content,
+        "the copy differs ({} bytes)",
+        written.len()
+    );
+    assert_eq!(mode_of(&dest), 0o640);
+    assert_eq!(names_in(dir.path()), ["payload.bin"]);
+    session.close().await;
+}
+
+#[tokio::test]
+async fn copy_without_overwrite_refuses_an_existing_file_and_leaves_it() {
+    let server = Sshd::start();
+    let session = connect(&root_target(&server)).await.expect("connect");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let dest = dir.path().join("motd");
+    let dest_str = dest.to_str().expect("UTF-8 path");
+    std::fs::write(&dest, b"original").expect("write the original");
+    let cancel = CancellationToken::new();
+
+    let err = session
+        .copy(dest_str, b"replacement", None, false, TIMEOUT, &cancel)
+        .await
+        .expect_err("the destination exists");
+    assert_eq!(err.kind, SshErrorKind::Exists, "{err}");
+    assert!(err.message.contains("already exists"), "{err}");
+    assert_eq!(std::fs::read(&dest).expect("read"), b"original");
+    assert_eq!(names_in(dir.path()), ["motd"]);
+
+    // With overwrite the file is replaced; without a mode it is private to the user.
+    session
+        .copy(dest_str, b"replacement", None, true, TIMEOUT, &cancel)
+        .await
+        .expect("overwrite");
+    assert_eq!(std::fs::read(&dest).expect("read"), b"replacement");
+    assert_eq!(mode_of(&dest), 0o600);
+    assert_eq!(names_in(dir.path()), ["motd"]);
+    session.close().await;
+}
+
+#[tokio::test]
+async fn copy_to_a_path_with_spaces_and_quotes_works() {
+    let server = Sshd::start();
+    let session = connect(&root_target(&server)).await.expect("connect");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let sub = dir.path().join("it's a dir");
+    std::fs::create_dir(&sub).expect("mkdir");
+    let dest = sub.join("file with 'quotes' $HOME `id` \"x\"");
+    let cancel = CancellationToken::new();
+
+    session
+        .copy(
+            dest.to_str().expect("UTF-8 path"),
+            b"",
+            Some(0o755),
+            false,
+            TIMEOUT,
+            &cancel,
+        )
+        .await
+        .expect("copy");
+    assert_eq!(std::fs::read(&dest).expect("read"), b"");
+    assert_eq!(mode_of(&dest), 0o755);
+    assert_eq!(names_in(&sub).len(), 1);
+    session.close().await;
+}
+
+#[tokio::test]
+async fn copy_into_a_missing_directory_says_why() {
+    let server = Sshd::start();
+    let session = connect(&root_target(&server)).await.expect("connect");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let dest = dir.path().join("missing").join("file");
+    let cancel = CancellationToken::new();
+    let err = session
+        .copy(
+            dest.to_str().expect("UTF-8 path"),
+            b"x",
+            None,
+            true,
+            TIMEOUT,
+            &cancel,
+        )
+        .await
+        .expect_err("no such directory");
+    assert_eq!(err.kind, SshErrorKind::CopyFailed, "{err}");
+    assert!(err.message.contains("temporary file"), "{err}");
+    assert!(!dest.exists());
+    session.close().await;
 }

@@ -87,7 +87,9 @@ impl RunSignals {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, CancellationToken>> {
-        self.executing.lock().unwrap_or_else(PoisonError::into_inner)
+        self.executing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 

@@ -1,5 +1,11 @@
 //! The run engine (ARCHITECTURE §5): workers claim queued runs from the database, execute
 //! their steps on targets through the connectors, and write every state change and every
-//! (redacted) line of output to the database first.
+//! (masked) line of output to the database first.
 
+mod actions;
+mod output;
 pub mod redact;
+mod run;
+mod worker;
+
+pub use worker::{EngineHandle, start};

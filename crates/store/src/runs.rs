@@ -461,7 +461,12 @@ pub enum CancelOutcome {
 
 /// Cancels a queued run at once (steps `aborted`, the final event and the completion written
 /// with it) or flags a running one for its worker.
-pub async fn cancel(db: &Db, run_id: i64, by: &str, final_event: &NewEvent) -> StoreResult<CancelOutcome> {
+pub async fn cancel(
+    db: &Db,
+    run_id: i64,
+    by: &str,
+    final_event: &NewEvent,
+) -> StoreResult<CancelOutcome> {
     let now = UtcTime::now();
     let outcome = locked_tx!(db, run_id, tx => {
         let status: Option<String> = sqlx::query_scalar("SELECT status FROM job_runs WHERE id = $1")
@@ -545,7 +550,11 @@ pub async fn update_step(
 
 /// Marks every still-queued row of the run `aborted` (after a failure or a cancel); returns
 /// the rows it changed so their events can be written.
-pub async fn abort_queued_steps(db: &Db, run_id: i64, reason: &str) -> StoreResult<Vec<StepRecord>> {
+pub async fn abort_queued_steps(
+    db: &Db,
+    run_id: i64,
+    reason: &str,
+) -> StoreResult<Vec<StepRecord>> {
     let now = UtcTime::now();
     let rows = with_pool!(db, pool => {
         sqlx::query_as::<_, StepRecord>(concat!(
@@ -596,7 +605,12 @@ pub async fn finish(
 
 /// Gives a running run back to the queue (graceful shutdown): rows that were interrupted go
 /// back to `queued`, finished rows keep their results, so the next worker resumes it.
-pub async fn hand_back(db: &Db, run_id: i64, worker_id: &str, event: &NewEvent) -> StoreResult<bool> {
+pub async fn hand_back(
+    db: &Db,
+    run_id: i64,
+    worker_id: &str,
+    event: &NewEvent,
+) -> StoreResult<bool> {
     let owned = locked_tx!(db, run_id, tx => {
         let changed = sqlx::query(
             "UPDATE job_runs SET status = 'queued', worker_id = NULL, heartbeat_at = NULL \
@@ -685,7 +699,12 @@ pub async fn append_events(db: &Db, run_id: i64, events: &[NewEvent]) -> StoreRe
 }
 
 /// Events after `after`, in order, at most `limit`.
-pub async fn events_after(db: &Db, run_id: i64, after: i64, limit: i64) -> StoreResult<Vec<EventRecord>> {
+pub async fn events_after(
+    db: &Db,
+    run_id: i64,
+    after: i64,
+    limit: i64,
+) -> StoreResult<Vec<EventRecord>> {
     let rows = with_pool!(db, pool => {
         sqlx::query_as::<_, EventRecord>(concat!(
             "SELECT ", event_columns!(), " FROM run_logs WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"

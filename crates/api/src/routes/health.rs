@@ -43,14 +43,14 @@ pub async fn service(state: &AppState, service: &'static str) -> Response {
     }
 }
 
-/// The executor's health; no worker runs in this build yet, and it says so.
+/// The executor's health (public, as the contract): whether this node's worker loop runs.
 pub async fn executor(State(state): State<AppState>) -> Response {
     let healthy = state.core.db.ping().await.is_ok();
     let body = Json(json!({
         "status": if healthy { "healthy" } else { "unhealthy" },
         "service": "executor-service",
-        "worker_running": false,
-        "worker_enabled": false,
+        "worker_running": state.core.signals.worker_running(),
+        "worker_enabled": crate::routes::runs::worker_enabled(&state.core),
     }));
     let status = if healthy {
         StatusCode::OK

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod credentials;
 pub mod health;
 pub mod jobs;
+pub mod runs;
 pub mod targets;
 pub mod users;
 

@@ -14,5 +14,8 @@ mod connection_tests;
 mod credentials;
 mod jobs;
 mod ops;
+mod run_helpers;
+mod runs;
+mod runs_ssh;
 mod targets;
 mod users;

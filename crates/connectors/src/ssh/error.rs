@@ -13,6 +13,8 @@ pub enum SshErrorKind {
     Unreachable,
     /// A deadline passed: resolving, connecting, the handshake, authentication or a command.
     Timeout,
+    /// The caller canceled a running command (it was stopped, as on a timeout).
+    Canceled,
     /// The server presented a host key other than the pinned one; nothing was authenticated.
     HostKeyMismatch,
     /// The server rejected the credentials.
@@ -21,6 +23,11 @@ pub enum SshErrorKind {
     Key,
     /// Anything else on the wire: not an SSH server, no common algorithm, closed connection.
     Protocol,
+    /// A copy's destination already exists and overwriting was not allowed; it was left as it was.
+    Exists,
+    /// A copy could not be written on the target: a bad path or mode, permission denied, a full
+    /// disk, no checksum tool, or a checksum that did not match.
+    CopyFailed,
 }
 
 impl SshErrorKind {
@@ -31,10 +38,13 @@ impl SshErrorKind {
             Self::Refused => "refused",
             Self::Unreachable => "unreachable",
             Self::Timeout => "timeout",
+            Self::Canceled => "canceled",
             Self::HostKeyMismatch => "host_key_mismatch",
             Self::Auth => "auth",
             Self::Key => "key",
             Self::Protocol => "protocol",
+            Self::Exists => "exists",
+            Self::CopyFailed => "copy_failed",
         }
     }
 }

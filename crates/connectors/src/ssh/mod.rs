@@ -1,5 +1,6 @@
 //! SSH connector: connect and authenticate to a target (password or private key, host key pinned),
-//! run commands on the session, and the connection test built on both.
+//! run commands on the session (collected or streamed, with stdin, stoppable), copy files to it,
+//! and the connection test built on these.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), opsconductor_connectors::SshError> {
@@ -17,18 +18,26 @@
 //! ```
 
 mod connect;
+mod copy;
 mod error;
+mod exec;
 mod host_key;
 mod keys;
 mod session;
+mod shell;
 
 use std::fmt;
 use std::time::{Duration, Instant};
 
 pub use connect::connect;
+pub use copy::CopyOutcome;
 pub use error::{SshError, SshErrorKind};
+pub use exec::{ExecOptions, ExecOutput, ExecStatus, MAX_CAPTURED_BYTES, OutputChunk, Stream};
 pub use keys::{KeyInfo, check_private_key};
-pub use session::{ExecOutput, MAX_CAPTURED_BYTES, SshSession};
+pub use session::SshSession;
+pub use shell::shell_quote;
+/// Re-exported so callers cancel with the same type [`ExecOptions`] takes.
+pub use tokio_util::sync::CancellationToken;
 
 /// How long [`SshTarget::new`] lets resolving, connecting, the handshake and authentication take.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

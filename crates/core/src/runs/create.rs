@@ -34,7 +34,10 @@ pub async fn create(
     header_key: Option<&str>,
 ) -> Result<Created> {
     let mut body = body.clone();
-    let body_key = match body.as_object_mut().and_then(|m| m.remove("idempotency_key")) {
+    let body_key = match body
+        .as_object_mut()
+        .and_then(|m| m.remove("idempotency_key"))
+    {
         None | Some(Value::Null) => None,
         Some(Value::String(k)) => Some(k),
         Some(_) => {
@@ -69,7 +72,12 @@ pub async fn create(
 
 /// Queues a new run of the same job with the same parameters as run `run_id`; with
 /// `only_failed_targets`, only the targets whose rows failed or were aborted run again.
-pub async fn rerun(core: &Core, caller: &Caller, run_id: i64, only_failed_targets: bool) -> Result<Run> {
+pub async fn rerun(
+    core: &Core,
+    caller: &Caller,
+    run_id: i64,
+    only_failed_targets: bool,
+) -> Result<Run> {
     let original = store::get(&core.db, run_id).await?.ok_or_else(not_found)?;
     let params: Map<String, Value> = serde_json::from_str(&original.parameters)
         .map_err(|e| anyhow::anyhow!("run {run_id}: stored parameters: {e}"))?;
@@ -95,7 +103,15 @@ pub async fn rerun(core: &Core, caller: &Caller, run_id: i64, only_failed_target
     } else {
         None
     };
-    let created = queue(core, caller, original.job_id, params, None, Some((run_id, only))).await?;
+    let created = queue(
+        core,
+        caller,
+        original.job_id,
+        params,
+        None,
+        Some((run_id, only)),
+    )
+    .await?;
     Ok(created.run)
 }
 
@@ -212,7 +228,10 @@ fn step_rows(plan: &Plan) -> Result<Vec<NewStepRow>> {
         };
         if step.targets.is_empty() {
             if step.addresses_targets {
-                empty.push(format!("steps[{}]: the target selector matches no target", step.index));
+                empty.push(format!(
+                    "steps[{}]: the target selector matches no target",
+                    step.index
+                ));
             } else {
                 rows.push(row(None, None));
             }
@@ -223,7 +242,10 @@ fn step_rows(plan: &Plan) -> Result<Vec<NewStepRow>> {
         }
     }
     if !empty.is_empty() {
-        return Err(Error::BadRequest(format!("The job cannot run: {}", empty.join("; "))));
+        return Err(Error::BadRequest(format!(
+            "The job cannot run: {}",
+            empty.join("; ")
+        )));
     }
     Ok(rows)
 }

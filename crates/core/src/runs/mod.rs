@@ -4,7 +4,9 @@
 mod create;
 
 use opsconductor_store::UtcTime;
-use opsconductor_store::runs::{self as store, CancelOutcome, EventRecord, RunFilter, RunRecord, StepRecord};
+use opsconductor_store::runs::{
+    self as store, CancelOutcome, EventRecord, RunFilter, RunRecord, StepRecord,
+};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -145,7 +147,10 @@ impl From<EventRecord> for RunEvent {
         let (text, data) = if r.kind == "log" {
             (Some(r.body), None)
         } else {
-            (None, Some(serde_json::from_str(&r.body).unwrap_or(Value::Null)))
+            (
+                None,
+                Some(serde_json::from_str(&r.body).unwrap_or(Value::Null)),
+            )
         };
         RunEvent {
             seq: r.seq,
@@ -188,7 +193,10 @@ fn not_found() -> Error {
 }
 
 pub async fn get(core: &Core, id: i64) -> Result<Run> {
-    Ok(store::get(&core.db, id).await?.ok_or_else(not_found)?.into())
+    Ok(store::get(&core.db, id)
+        .await?
+        .ok_or_else(not_found)?
+        .into())
 }
 
 /// `GET /runs` filters, checked.
