@@ -8,7 +8,9 @@
 # Sourcing it sets BIN (from BENCH_BIN or CARGO_TARGET_DIR; BENCH_BIN implies SKIP_BUILD=1) and
 # ADMIN_PASSWORD, and clears OPSCONDUCTOR_* from the environment. bench_setup then installs the
 # tools, builds the binary and creates the work directory ($WORK, removed on exit unless KEEP_WORK=1).
-# The caller may fill the array SERVER_ENV with extra VAR=VALUE settings for start_server.
+# The caller may fill the array SERVER_ENV with extra VAR=VALUE settings for start_server, BG_PIDS
+# with the ids of background processes it started (stopped on exit with SIGTERM, then waited for up
+# to 5 s) and CLEANUP_HOOKS with names of functions that cleanup runs first (they must not fail).
 
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=${BENCH_BIN:-$TARGET_DIR/release/opsconductor}
@@ -17,6 +19,7 @@ if [ -n "${BENCH_BIN:-}" ]; then
 fi
 ADMIN_PASSWORD='bench-Admin-passw0rd'
 SERVER_ENV=()
+CLEANUP_HOOKS=()
 
 # The server reads OPSCONDUCTOR_* from the environment: start it from a clean slate.
 while read -r var; do
@@ -90,9 +93,18 @@ alive() { # PID: running and not a zombie
 cleanup() {
     local status=$?
     set +e
-    local pid
+    local pid hook
+    for hook in "${CLEANUP_HOOKS[@]}"; do
+        "$hook"
+    done
     for pid in "${BG_PIDS[@]}"; do
         alive "$pid" && kill -TERM "$pid" 2>/dev/null
+    done
+    for pid in "${BG_PIDS[@]}"; do
+        for _ in $(seq 50); do
+            alive "$pid" || break
+            sleep 0.1
+        done
     done
     if [ -n "$SERVER_PID" ] && alive "$SERVER_PID"; then
         kill -TERM "$SERVER_PID" 2>/dev/null
@@ -224,4 +236,69 @@ wrk_get() {
         else if (field == "non2xx") printf "%d", non2xx
         else if (field == "errors") printf "%d", errors
     }' "$WORK/wrk-$1.txt"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Shared by engine.sh (targets.sh and foundation.sh keep their own copies of some of these)
+
+CLK_TCK=$(getconf CLK_TCK)
+
+cpu_ticks() { # PID: user + system clock ticks used so far
+    local stat
+    read -r stat <"/proc/$1/stat"
+    stat=${stat##*) }
+    awk '{ print $12 + $13 }' <<<"$stat"
+}
+
+# cpu_pct TICKS MICROSECONDS: CPU used over a wall-clock interval, in % of one core
+cpu_pct() {
+    awk -v c="$1" -v hz="$CLK_TCK" -v us="$2" 'BEGIN { printf "%.0f", (us > 0 ? c / hz * 100 / (us / 1e6) : 0) }'
+}
+
+redact_url() { # URL without its password
+    python3 -c '
+import sys, urllib.parse
+u = urllib.parse.urlsplit(sys.argv[1])
+netloc = u.netloc
+if u.password is not None:
+    netloc = netloc.replace(":" + u.password + "@", ":***@", 1)
+print(urllib.parse.urlunsplit((u.scheme, netloc, u.path, "", "")))' "$1"
+}
+
+free_port() { # a TCP port free on all addresses right now (the caller binds it soon after)
+    python3 -c '
+import socket
+s = socket.socket()
+s.bind(("0.0.0.0", 0))
+print(s.getsockname()[1])'
+}
+
+# login_token: the admin's access token from POST /api/login on https://$ADDR, verified
+# against $CA; fails loudly.
+login_token() {
+    local out code body
+    out=$(ADMIN_PASSWORD=$ADMIN_PASSWORD python3 -c '
+import json, os
+print(json.dumps({"username": "admin", "password": os.environ["ADMIN_PASSWORD"]}))' |
+        curl -sS --cacert "$CA" --max-time 30 -H 'Content-Type: application/json' \
+            --data-binary @- -w '\n%{http_code}' "https://$ADDR/api/login") ||
+        die "POST /api/login failed (curl, verifying against $CA)"
+    code=${out##*$'\n'}
+    body=${out%$'\n'*}
+    [ "$code" = 200 ] || die "POST /api/login answered $code: $body (a reused database with another admin password?)"
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])' <<<"$body" ||
+        die "no access_token in the login answer: $body"
+}
+
+# api_json METHOD PATH BODY-FILE|- WANT-STATUS: the JSON answer on stdout (uses $TOKEN, $CA,
+# $ADDR); any other status is fatal and shows the answer.
+api_json() {
+    local method=$1 path=$2 body=$3 want=$4 out code
+    local data=()
+    [ "$body" = - ] || data=(-H 'Content-Type: application/json' --data-binary "@$body")
+    out=$(curl -sS --cacert "$CA" --max-time 120 -X "$method" -H "Authorization: Bearer $TOKEN" \
+        "${data[@]}" -w '\n%{http_code}' "https://$ADDR$path") || die "$method $path failed (curl)"
+    code=${out##*$'\n'}
+    [ "$code" = "$want" ] || die "$method $path answered $code (expected $want): $(head -c 600 <<<"${out%$'\n'*}")"
+    printf '%s\n' "${out%$'\n'*}"
 }

@@ -56,7 +56,7 @@ pub struct Redactor {
     matcher: Matcher,
     pattern_count: usize,
     max_len: usize,
-    max_multiline_len: usize,
+    max_single_line_len: usize,
 }
 
 #[derive(Clone)]
@@ -85,9 +85,9 @@ impl Redactor {
             }
         }
         let max_len = patterns.iter().map(String::len).max().unwrap_or(0);
-        let max_multiline_len = patterns
+        let max_single_line_len = patterns
             .iter()
-            .filter(|p| p.contains('\n'))
+            .filter(|p| !p.contains('\n'))
             .map(String::len)
             .max()
             .unwrap_or(0);
@@ -105,7 +105,7 @@ impl Redactor {
             matcher,
             pattern_count: patterns.len(),
             max_len,
-            max_multiline_len,
+            max_single_line_len,
         }
     }
 
@@ -154,15 +154,13 @@ impl Redactor {
     }
 
     /// How many trailing bytes a stream must keep back: (for an unterminated tail, for text
-    /// after the last newline). Patterns containing a newline (a multi-line key) can straddle
-    /// line ends, so complete lines are only released eagerly up to their length.
+    /// after the last newline). Complete lines are always released at once, so live output
+    /// stays live: a multi-line secret (a private key) printed across reads is caught by its
+    /// individually masked lines rather than by holding whole lines back for its length.
     fn holdback(&self) -> (usize, usize) {
         match self.matcher {
             Matcher::Empty => (0, 0),
-            Matcher::Patterns(_) => (
-                self.max_len.saturating_sub(1),
-                self.max_multiline_len.saturating_sub(1),
-            ),
+            Matcher::Patterns(_) => (self.max_single_line_len.saturating_sub(1), 0),
             // Fail closed: keep everything until `finish`, which masks it all.
             Matcher::Unbuildable => (usize::MAX, usize::MAX),
         }
@@ -519,15 +517,32 @@ mod tests {
     }
 
     fn stream_test_redactor() -> Redactor {
-        redactor(&["hunter", "hunter2-extra", "p@ss w/rd", KEY])
+        redactor(&["hunter", "hunter2-extra", "p@ss w/rd"])
     }
 
     fn stream_test_text() -> String {
         format!(
             "hunter2-extra at start\nline with hunter and {b64} and p%40ss+w%2Frd\n\
-             a long line without secrets that keeps going and going\n{KEY}tail hunter",
+             a long line without secrets that keeps going and going\ntail hunter",
             b64 = STANDARD.encode("hunter2-extra"),
         )
+    }
+
+    #[test]
+    fn stream_masks_every_line_of_a_key_printed_across_reads_without_holding_lines_back() {
+        let r = redactor(&[KEY]);
+        let text = format!("before\n{KEY}after\n");
+        for split in 0..=text.len() {
+            let (a, b) = text.as_bytes().split_at(split);
+            let out = stream_all(&r, &[a, b]);
+            for line in KEY.lines().filter(|l| l.trim().len() >= 16) {
+                assert!(!out.contains(line), "split at {split}: {out}");
+            }
+            assert!(out.starts_with("before\n") && out.ends_with("after\n"));
+        }
+        // Complete lines are released at once: live output stays live.
+        let mut stream = r.stream();
+        assert_eq!(stream.push(b"started\n"), "started\n");
     }
 
     #[test]

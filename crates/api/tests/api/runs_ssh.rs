@@ -161,7 +161,7 @@ async fn a_step_that_outlives_its_timeout_is_killed_and_retried(b: Backend) {
     let admin = app.admin_token().await;
     let sshd = Sshd::start();
     ssh_target(&app, &admin, &sshd, "slow", &[]).await;
-    let marker = format!("27.{}", std::process::id());
+    let marker = format!("27.{}", sshd.port);
     let job_id = job(
         &app,
         &admin,
@@ -188,17 +188,19 @@ async fn a_step_that_outlives_its_timeout_is_killed_and_retried(b: Backend) {
     assert_eq!(rows[0]["error"], "timed out after 1 s");
     assert!(rows[0]["exit_code"].is_null());
     let chunks = full_log(&app, &admin, run_id).await;
-    assert_eq!(text_of(&chunks, "stdout"), "start\nstart\n");
+    // The first attempt printed before it was killed (the second may not get that far on a
+    // loaded machine within its one second).
+    assert!(text_of(&chunks, "stdout").starts_with("start\n"));
     assert!(text_of(&chunks, "system").contains("attempt 2 of 2"));
     assert_remote_process_gone(&marker).await;
 }
 
 /// The remote command (on this machine's sshd) must not survive its step.
 async fn assert_remote_process_gone(marker: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let alive = std::process::Command::new("pgrep")
-            .args(["-f", &format!("sleep {marker}")])
+            .args(["-f", &format!("sleep {marker}$")])
             .output()
             .expect("pgrep runs")
             .status
@@ -220,7 +222,7 @@ async fn cancel_stops_the_remote_command_and_aborts_the_rest(b: Backend) {
     let (_, viewer) = app.user_with_role(&admin, "watcher", "viewer").await;
     let sshd = Sshd::start();
     ssh_target(&app, &admin, &sshd, "box", &[]).await;
-    let marker = format!("31.{}", std::process::id());
+    let marker = format!("31.{}", sshd.port);
     let job_id = job(
         &app,
         &admin,
