@@ -356,7 +356,8 @@ except OSError:
             "$VENV/bin/pip" install -q "ansible-core${ANSIBLE_VERSION:+==$ANSIBLE_VERSION}" ||
                 die "pip install ansible-core failed"
         fi
-        ANSIBLE_V=$("$VENV/bin/ansible" --version | head -n1)
+        "$VENV/bin/ansible" --version >"$WORK/ansible-version.txt" 2>&1 || die "ansible --version failed: $(cat "$WORK/ansible-version.txt")"
+        ANSIBLE_V=$(head -n1 "$WORK/ansible-version.txt")
         {
             echo "[fleet]"
             while IFS=$'\t' read -r name host; do
