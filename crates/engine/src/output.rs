@@ -23,13 +23,15 @@ const MAX_BATCH: usize = 512;
 
 enum Msg {
     Events(Vec<NewEvent>),
-    Step {
-        step_id: i64,
-        update: StepUpdate,
-        event: NewEvent,
-        done: oneshot::Sender<anyhow::Result<()>>,
-    },
+    Step(Box<StepMsg>),
     Flush(oneshot::Sender<anyhow::Result<()>>),
+}
+
+struct StepMsg {
+    step_id: i64,
+    update: StepUpdate,
+    event: NewEvent,
+    done: oneshot::Sender<anyhow::Result<()>>,
 }
 
 /// Cheap handle to a run's writer task.
@@ -116,12 +118,12 @@ impl Writer {
             stream: None,
             body: self.mask(&data.to_string()),
         };
-        self.send(Msg::Step {
+        self.send(Msg::Step(Box::new(StepMsg {
             step_id,
             update,
             event,
             done,
-        })
+        })))
         .await?;
         wait.await
             .map_err(|_| anyhow::anyhow!("the log writer of run {} has stopped", self.run_id))?
@@ -310,12 +312,13 @@ async fn write_loop(core: Core, run_id: i64, mut rx: mpsc::Receiver<Msg>) {
         while let Some(msg) = next.take() {
             match msg {
                 Msg::Events(events) => pending.extend(events),
-                Msg::Step {
-                    step_id,
-                    update,
-                    event,
-                    done,
-                } => {
+                Msg::Step(step) => {
+                    let StepMsg {
+                        step_id,
+                        update,
+                        event,
+                        done,
+                    } = *step;
                     let result = async {
                         store_events(&core, run_id, &mut pending).await?;
                         store::update_step(&core.db, run_id, step_id, &update, &[event]).await?;

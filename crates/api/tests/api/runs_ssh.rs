@@ -18,6 +18,7 @@ both_backends!(
     a_step_fans_out_to_fifty_targets,
     secrets_are_masked_everywhere_output_goes,
     rerun_only_failed_targets_runs_just_those,
+    a_worker_shutting_down_hands_its_run_back_and_another_resumes_it,
 );
 
 async fn a_multi_step_job_runs_in_order_with_parameters_and_streams_its_output(b: Backend) {
@@ -467,4 +468,63 @@ async fn rerun_only_failed_targets_runs_just_those(b: Backend) {
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+}
+
+async fn a_worker_shutting_down_hands_its_run_back_and_another_resumes_it(b: Backend) {
+    // The API node runs no worker; workers come and go below.
+    let app = TestApp::spawn_with(b, |c| c.roles = "api".into()).await;
+    let admin = app.admin_token().await;
+    let sshd = Sshd::start();
+    ssh_target(&app, &admin, &sshd, "resumable", &[]).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let flag = dir.path().join("first-attempt-done");
+    let marker = format!("33.{}", sshd.port);
+    let job_id = job(
+        &app,
+        &admin,
+        "resumable",
+        json!({"name": "resumable", "version": 1, "steps": [
+            {"type": "ssh.exec", "target": "resumable", "command": "echo one"},
+            {"type": "ssh.exec", "target": "resumable", "command": format!(
+                "if [ -e {f} ]; then echo resumed; else touch {f}; echo started; sleep {marker}; fi",
+                f = flag.display())}
+        ]}),
+    )
+    .await;
+    let run = start(&app, &admin, job_id, json!({})).await;
+    let run_id = run["id"].as_i64().expect("id");
+    let worker = |grace: u64| {
+        let mut config = app.config.clone();
+        config.engine.shutdown_grace_secs = grace;
+        async move {
+            let core = opsconductor_core::Core::open(config).await.expect("core");
+            opsconductor_engine::start(core)
+        }
+    };
+    let first = worker(0).await;
+    let first_id = first.worker_id().to_string();
+    read_events_until(&app, &admin, run_id, None, |e| {
+        e.data["text"] == "started\n"
+    })
+    .await;
+    first.shutdown().await;
+    let (_, handed) = json_of(app.get(&format!("/runs/{run_id}"), &admin).await).await;
+    assert_eq!(handed["status"], "queued", "{handed}");
+    assert_eq!(handed["attempt"], 1);
+    let rows = steps(&app, &admin, run_id).await;
+    assert_eq!(rows[0]["status"], "succeeded");
+    assert_eq!(rows[1]["status"], "queued");
+    assert_remote_process_gone(&marker).await;
+    // Another worker claims it and runs only what had not finished.
+    let second = worker(30).await;
+    let run = finish(&app, &admin, run_id).await;
+    second.shutdown().await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["attempt"], 2);
+    assert_ne!(run["worker_id"], first_id.as_str());
+    let rows = steps(&app, &admin, run_id).await;
+    assert_eq!(rows[0]["stdout"], "one\n");
+    assert_eq!(rows[1]["stdout"], "resumed\n");
+    let chunks = full_log(&app, &admin, run_id).await;
+    assert_eq!(text_of(&chunks, "stdout").matches("one").count(), 1);
 }
