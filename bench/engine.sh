@@ -208,13 +208,13 @@ if [ "$M" -gt 0 ]; then
         job=$(http_job "bench-throughput-$v")
         say "throughput: $M runs of job $job queued by $PARALLEL connections (max_concurrent_runs=$v)"
         c0=$(cpu_ticks "$SERVER_PID")
-        read -r hb0 ht0 < <(awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat)
+        read -r hb0 ht0 < <(host_ticks)
         now_us t0
         client throughput --job "$job" --m "$M" --parallel "$PARALLEL" \
             --timeout "$THROUGHPUT_TIMEOUT_SECS" >"$WORK/throughput-$v.json"
         now_us t1
         c1=$(cpu_ticks "$SERVER_PID")
-        read -r hb1 ht1 < <(awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat)
+        read -r hb1 ht1 < <(host_ticks)
         alive "$SERVER_PID" || server_failed "died during the throughput pass"
         TP_CPU[$v]=$(cpu_pct "$((c1 - c0))" "$((t1 - t0))")
         TP_HOST[$v]=$(awk -v b="$((hb1 - hb0))" -v t="$((ht1 - ht0))" 'BEGIN { printf "%.0f", (t > 0 ? b * 100 / t : 0) }')
@@ -241,7 +241,7 @@ close_ansible_masters() { # ends the ssh ControlPersist masters Ansible left (by
     done
 }
 
-declare -a OC_CLIENT OC_SERVER A_WALL
+declare -a OC_CLIENT OC_SERVER A_WALL A_CPU A_SSHD A_HOST A_OK
 if [ "$TARGETS" -gt 0 ]; then
     SSHD_DIR="$WORK/sshd"
     mkdir -p "$SSHD_DIR" /run/sshd
@@ -313,18 +313,31 @@ except OSError:
           steps: [{type: "ssh.exec", target: "tag:bench:fleet", command: "uname -a"}]}}' >"$WORK/job-uname.json"
     JOB_F=$(api_json POST /jobs "$WORK/job-uname.json" 201 | jq -r .id)
 
+    host_pct() { # BUSY0 TOTAL0 BUSY1 TOTAL1
+        awk -v b="$(($3 - $1))" -v t="$(($4 - $2))" 'BEGIN { printf "%.0f", (t > 0 ? b * 100 / t : 0) }'
+    }
+    ticks_s() { awk -v c="$1" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", c / hz }'; }
+
     fleet_run() { # LABEL: one run of the uname job; appends to OC_CLIENT / OC_SERVER
-        local f="$WORK/fleet-$1.json" c0 c1 t0 t1 ok
+        local f="$WORK/fleet-$1.json" c0 c1 s0 s1 hb0 ht0 hb1 ht1 t0 t1 ok
         c0=$(cpu_ticks "$SERVER_PID")
+        s0=$(tree_ticks "$SSHD_PID")
+        read -r hb0 ht0 < <(host_ticks)
         now_us t0
         client fleet --job "$JOB_F" --expect-targets "$TARGETS" >"$f"
         now_us t1
+        read -r hb1 ht1 < <(host_ticks)
         c1=$(cpu_ticks "$SERVER_PID")
+        sleep 0.5 # let sshd reap the closed sessions, whose CPU it then counts
+        s1=$(tree_ticks "$SSHD_PID")
         alive "$SERVER_PID" || server_failed "died during the fleet run"
-        jq --arg cpu "$(cpu_pct "$((c1 - c0))" "$((t1 - t0))")" '. + {server_cpu_pct: ($cpu | tonumber)}' "$f" >"$f.tmp"
+        jq --arg cpu "$(cpu_pct "$((c1 - c0))" "$((t1 - t0))")" --arg scpu "$(ticks_s "$((c1 - c0))")" \
+            --arg sshd "$(ticks_s "$((s1 - s0))")" --arg host "$(host_pct "$hb0" "$ht0" "$hb1" "$ht1")" \
+            '. + {server_cpu_pct: ($cpu | tonumber), server_cpu_s: ($scpu | tonumber),
+                  sshd_cpu_s: ($sshd | tonumber), host_pct: ($host | tonumber)}' "$f" >"$f.tmp"
         mv "$f.tmp" "$f"
         ok=$(jget "$f" .ok_with_output)
-        say "fleet run $1 (run $(jget "$f" .run_id)): $(jget "$f" .status), $ok/$TARGETS steps succeeded with output; client $(jget "$f" '.client_s | . * 1000 | round / 1000') s, server finished-queued $(jget "$f" '.server_s // "-" | if type == "number" then . * 1000 | round / 1000 else . end') s"
+        say "fleet run $1 (run $(jget "$f" .run_id)): $(jget "$f" .status), $ok/$TARGETS steps succeeded with output; client $(jget "$f" '.client_s | . * 1000 | round / 1000') s, server finished-queued $(jget "$f" '.server_s // "-" | if type == "number" then . * 1000 | round / 1000 else . end') s; CPU: server $(jget "$f" .server_cpu_s) s, sshd side $(jget "$f" .sshd_cpu_s) s, host $(jget "$f" .host_pct)%"
         if [ "$ok" != "$TARGETS" ] || [ "$(jget "$f" .status)" != succeeded ] || [ "$(jget "$f" .steps)" != "$TARGETS" ]; then
             PROBLEMS+=("fleet run $1 (run $(jget "$f" .run_id)): status $(jget "$f" .status), $(jget "$f" .steps) step rows, $ok succeeded with output, by status $(jq -c .by_status "$f"), run error: $(jget "$f" '.error // "none"' | head -c 300); first bad rows: $(jq -c .bad_first "$f" | head -c 900)")
         fi
@@ -379,7 +392,9 @@ except OSError:
         A_SSH_ARGS="-C -o ControlMaster=auto -o ControlPersist=60s -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
         for i in $(seq "$FLEET_RUNS"); do
             say "ansible run $i: ansible all -i inventory -m command -a 'uname -a' -f $FORKS"
-            c0=$(cpu_ticks "$SSHD_PID")
+            s0=$(tree_ticks "$SSHD_PID")
+            a0=$(children_cpu_s)
+            read -r hb0 ht0 < <(host_ticks)
             now_us t0
             set +e
             ANSIBLE_CONFIG="$WORK/ansible.cfg" ANSIBLE_HOME="$WORK/ansible-home" \
@@ -391,12 +406,20 @@ except OSError:
             rc=$?
             set -e
             now_us t1
+            read -r hb1 ht1 < <(host_ticks)
+            a1=$(children_cpu_s)
             A_WALL+=("$(awk -v us="$((t1 - t0))" 'BEGIN { printf "%.3f", us / 1e6 }')")
             close_ansible_masters
+            sleep 0.5
+            s1=$(tree_ticks "$SSHD_PID")
+            A_CPU+=("$(awk -v a="$a0" -v b="$a1" 'BEGIN { printf "%.2f", b - a }')")
+            A_SSHD+=("$(ticks_s "$((s1 - s0))")")
+            A_HOST+=("$(host_pct "$hb0" "$ht0" "$hb1" "$ht1")")
             okc=$(grep -cE '^[^ ]+ \| (CHANGED|SUCCESS) ' "$WORK/ansible-$i.txt" || true)
             badc=$(grep -cE '^[^ ]+ \| (FAILED|UNREACHABLE)' "$WORK/ansible-$i.txt" || true)
             linux=$(grep -c '^Linux ' "$WORK/ansible-$i.txt" || true)
-            say "ansible run $i: exit $rc, $okc CHANGED/SUCCESS, $badc FAILED/UNREACHABLE, $linux 'Linux' lines, ${A_WALL[-1]} s"
+            A_OK+=("$okc")
+            say "ansible run $i: exit $rc, $okc CHANGED/SUCCESS, $badc FAILED/UNREACHABLE, $linux 'Linux' lines, ${A_WALL[-1]} s; CPU: ansible ${A_CPU[-1]} s, sshd side ${A_SSHD[-1]} s, host ${A_HOST[-1]}%"
             if [ "$rc" -ne 0 ] || [ "$okc" != "$TARGETS" ] || [ "$linux" != "$TARGETS" ]; then
                 PROBLEMS+=("ansible run $i: exit $rc, $okc of $TARGETS hosts CHANGED/SUCCESS, $badc FAILED/UNREACHABLE: $(grep -m3 -E '\| (FAILED|UNREACHABLE)' "$WORK/ansible-$i.txt" | head -c 600)")
             fi
@@ -458,30 +481,35 @@ f2() { jq -r "$2 | if . == null then \"-\" else (. * 100 | round / 100 | tostrin
     if [ "$TARGETS" -gt 0 ]; then
         echo
         echo "3. ssh.exec 'uname -a' on $TARGETS SSH targets (one sshd, OpenSSH ${banner#SSH-2.0-}), maxParallel / forks $FORKS"
-        printf '   %-34s %10s %10s %8s %9s %6s\n' "" "client s" "server s" "steps ok" "step p50" "cpu%"
+        printf '   %-34s %9s %9s %9s %9s %8s %8s %6s\n' "" "client s" "server s" "steps ok" "step p50" "srv cpu" "sshd cpu" "host%"
         for label in first $(seq "$FLEET_RUNS"); do
             f="$WORK/fleet-$label.json"
-            printf '   %-34s %10s %10s %8s %9s %6s\n' "OpsConductor run $label$([ "$label" = first ] && echo ' (pins keys)')" \
+            printf '   %-34s %9s %9s %9s %9s %8s %8s %6s\n' "OpsConductor run $label$([ "$label" = first ] && echo ' (pins keys)')" \
                 "$(jq -r '.client_s * 1000 | round / 1000' "$f")" "$(jq -r '.server_s // 0 | . * 1000 | round / 1000' "$f")" \
                 "$(jget "$f" .ok_with_output)/$TARGETS" "$(jq -r '.step_s.median // 0 | . * 1000 | round | tostring + " ms"' "$f")" \
-                "$(jget "$f" .server_cpu_pct)"
+                "$(jget "$f" .server_cpu_s) s" "$(jget "$f" .sshd_cpu_s) s" "$(jget "$f" .host_pct)"
         done
         OC_REP_CLIENT=("${OC_CLIENT[@]:1}")
         OC_REP_SERVER=("${OC_SERVER[@]:1}")
         if [ "${#OC_REP_CLIENT[@]}" -gt 0 ]; then
             OC_MED=$(med "${OC_REP_CLIENT[@]}")
-            printf '   %-34s %10s %10s\n' "OpsConductor median of repeats" "$OC_MED" "$(med "${OC_REP_SERVER[@]}")"
+            printf '   %-34s %9s %9s\n' "OpsConductor median of repeats" "$OC_MED" "$(med "${OC_REP_SERVER[@]}")"
         fi
         if [ "${#A_WALL[@]}" -gt 0 ]; then
+            printf '   %-34s %9s %9s %9s %9s %8s %8s %6s\n' "" "wall s" "" "hosts ok" "" "ansible" "sshd cpu" "host%"
             for i in "${!A_WALL[@]}"; do
-                printf '   %-34s %10s\n' "Ansible run $((i + 1))" "${A_WALL[$i]}"
+                printf '   %-34s %9s %9s %9s %9s %8s %8s %6s\n' "Ansible run $((i + 1))" "${A_WALL[$i]}" "" \
+                    "${A_OK[$i]}/$TARGETS" "" "${A_CPU[$i]} s" "${A_SSHD[$i]} s" "${A_HOST[$i]}"
             done
             A_MED=$(med "${A_WALL[@]}")
-            printf '   %-34s %10s\n' "Ansible median" "$A_MED"
+            printf '   %-34s %9s\n' "Ansible median" "$A_MED"
             echo "   ratio Ansible / OpsConductor (medians, client wall): $(awk -v a="$A_MED" -v o="$OC_MED" 'BEGIN { printf "%.1fx", a / o }') (first OpsConductor run: $(awk -v a="$A_MED" -v o="${OC_CLIENT[0]}" 'BEGIN { printf "%.1fx", a / o }'); aim: at least 5x)"
             echo "   $ANSIBLE_V; ansible all -m command -a 'uname -a' -f $FORKS; ssh args: $A_SSH_ARGS;"
             echo "   ansible_python_interpreter=/usr/bin/python3 (no discovery); fresh ControlPath dir per run; host key checking off"
         fi
+        echo "   (client s: POST to end of the event stream; server s: finished_at - queued_at; srv cpu: OpsConductor process;"
+        echo "    sshd cpu: sshd and its reaped sessions incl. the remote commands; ansible: the ansible process tree, without"
+        echo "    the detached ssh ControlPersist masters; host%: all $(nproc) cores busy, whoever used them)"
         echo "   import of $TARGETS targets: $IMPORT_MS ms; sshd accepted $ssh_sessions public-key logins in all"
     fi
     echo

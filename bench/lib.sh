@@ -250,6 +250,24 @@ cpu_ticks() { # PID: user + system clock ticks used so far
     awk '{ print $12 + $13 }' <<<"$stat"
 }
 
+tree_ticks() { # PID: user + system clock ticks of the process and its reaped children so far
+    local stat
+    read -r stat <"/proc/$1/stat"
+    stat=${stat##*) }
+    awk '{ print $12 + $13 + $14 + $15 }' <<<"$stat"
+}
+
+host_ticks() { # "busy total" clock ticks of all cores so far (/proc/stat)
+    awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat
+}
+
+children_cpu_s() { # user + system seconds of this shell's reaped children so far (bash `times`)
+    times | awk 'NR == 2 {
+        n = split($0, f, " "); s = 0
+        for (i = 1; i <= n; i++) { split(f[i], ms, "m"); s += ms[1] * 60 + ms[2] }
+        printf "%.3f", s }'
+}
+
 # cpu_pct TICKS MICROSECONDS: CPU used over a wall-clock interval, in % of one core
 cpu_pct() {
     awk -v c="$1" -v hz="$CLK_TCK" -v us="$2" 'BEGIN { printf "%.0f", (us > 0 ? c / hz * 100 / (us / 1e6) : 0) }'

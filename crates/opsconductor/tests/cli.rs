@@ -440,3 +440,128 @@ async fn rotate_master_key_while_the_server_runs() {
     let out = run(opsconductor(dir.path()).arg("migrate"));
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+/// Polls `GET {base}{path}` until `done` accepts the JSON, for at most 30 s.
+async fn poll_json(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let value: serde_json::Value = client
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        if done(&value) {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "gave up waiting: {value}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_run_whose_server_was_killed_is_failed_naming_the_dead_worker() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let dir = tempfile::tempdir().expect("tmp");
+    let password = "admin-Kill-Test-77";
+    // An HTTP peer that accepts connections and never answers keeps the step running.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let silent_port = silent.local_addr().expect("addr").port();
+    let serve = || {
+        opsconductor(dir.path())
+            .arg("serve")
+            .env("OPSCONDUCTOR_ADMIN_PASSWORD", password)
+            .env("OPSCONDUCTOR_ENGINE__HEARTBEAT_INTERVAL_MS", "200")
+            .env("OPSCONDUCTOR_ENGINE__LEASE_TIMEOUT_SECS", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn serve")
+    };
+    let mut first = serve();
+    let addr = wait_for_listen_addr(dir.path(), &mut first);
+    let (client, base) = client_for(dir.path(), &addr);
+    let login: serde_json::Value = client
+        .post(format!("{base}/api/login"))
+        .json(&serde_json::json!({"username": "admin", "password": password}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("json");
+    let token = login["access_token"].as_str().expect("token").to_string();
+    let definition = serde_json::json!({"name": "hang", "version": 1, "steps": [{"type": "http.request",
+        "method": "GET", "url": format!("http://127.0.0.1:{silent_port}/"), "timeoutSec": 600}]});
+    let job: serde_json::Value = client
+        .post(format!("{base}/jobs"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "hang", "definition": definition}))
+        .send()
+        .await
+        .expect("job")
+        .json()
+        .await
+        .expect("json");
+    let run: serde_json::Value = client
+        .post(format!("{base}/jobs/{}/run", job["id"]))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .expect("run")
+        .json()
+        .await
+        .expect("json");
+    let run_url = format!("{base}/runs/{}", run["id"]);
+    let running = poll_json(&client, &format!("{run_url}/steps"), &token, |s| {
+        s[0]["status"] == "running"
+    })
+    .await;
+    assert_eq!(running[0]["status"], "running");
+    let dead: serde_json::Value = client
+        .get(&run_url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    let dead_worker = dead["worker_id"].as_str().expect("worker id").to_string();
+    // SIGKILL: no shutdown, no hand-back, the lease simply stops being renewed.
+    first.kill().expect("kill -9");
+    first.wait().expect("reaped");
+    std::fs::remove_file(dir.path().join("listen-addr")).expect("stale listen-addr");
+    let mut second = serve();
+    let addr = wait_for_listen_addr(dir.path(), &mut second);
+    let (client, base) = client_for(dir.path(), &addr);
+    let run_url = format!("{base}/runs/{}", run["id"]);
+    let login: serde_json::Value = client
+        .post(format!("{base}/api/login"))
+        .json(&serde_json::json!({"username": "admin", "password": password}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("json");
+    let token = login["access_token"].as_str().expect("token").to_string();
+    let failed = poll_json(&client, &run_url, &token, |r| r["status"] != "running").await;
+    terminate(&mut second);
+    drop(silent);
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let error = failed["error"].as_str().expect("error");
+    assert!(
+        error.contains(&dead_worker) && error.contains("stopped renewing its lease"),
+        "{error}"
+    );
+}
