@@ -393,7 +393,7 @@ except OSError:
         for i in $(seq "$FLEET_RUNS"); do
             say "ansible run $i: ansible all -i inventory -m command -a 'uname -a' -f $FORKS"
             s0=$(tree_ticks "$SSHD_PID")
-            a0=$(children_cpu_s)
+            children_cpu_s a0
             read -r hb0 ht0 < <(host_ticks)
             now_us t0
             set +e
@@ -407,7 +407,7 @@ except OSError:
             set -e
             now_us t1
             read -r hb1 ht1 < <(host_ticks)
-            a1=$(children_cpu_s)
+            children_cpu_s a1
             A_WALL+=("$(awk -v us="$((t1 - t0))" 'BEGIN { printf "%.3f", us / 1e6 }')")
             close_ansible_masters
             sleep 0.5

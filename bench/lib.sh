@@ -261,11 +261,17 @@ host_ticks() { # "busy total" clock ticks of all cores so far (/proc/stat)
     awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat
 }
 
-children_cpu_s() { # user + system seconds of this shell's reaped children so far (bash `times`)
-    times | awk 'NR == 2 {
+# children_cpu_s VAR: user + system seconds of this shell's reaped children so far (bash
+# `times`, run in this shell: in a command substitution it would see the subshell's instead)
+children_cpu_s() {
+    local _file
+    _file=$(mktemp)
+    times >"$_file"
+    printf -v "$1" '%s' "$(awk 'NR == 2 {
         n = split($0, f, " "); s = 0
         for (i = 1; i <= n; i++) { split(f[i], ms, "m"); s += ms[1] * 60 + ms[2] }
-        printf "%.3f", s }'
+        printf "%.3f", s }' "$_file")"
+    rm -f "$_file"
 }
 
 # cpu_pct TICKS MICROSECONDS: CPU used over a wall-clock interval, in % of one core

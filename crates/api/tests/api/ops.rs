@@ -45,7 +45,8 @@ async fn health_endpoints_answer_as_the_contract(b: Backend) {
     }
     let (_, body) = json_of(app.call(Method::GET, "/executor/health", None, None).await).await;
     assert_eq!(body["service"], "executor-service");
-    assert_eq!(body["worker_running"], false);
+    assert_eq!(body["worker_running"], true);
+    assert_eq!(body["worker_enabled"], true);
     let (status, body) = json_of(app.call(Method::GET, "/ready", None, None).await).await;
     assert_eq!((status, body), (StatusCode::OK, json!({"status": "ready"})));
 }

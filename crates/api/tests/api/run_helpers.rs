@@ -9,7 +9,7 @@ use crate::common::*;
 use crate::sshd::Sshd;
 
 /// A run that does not finish within this is a failed test, not a hang.
-const RUN_DEADLINE: Duration = Duration::from_secs(60);
+const RUN_DEADLINE: Duration = Duration::from_secs(120);
 
 /// Creates a job from `definition` and returns its id.
 pub async fn job(app: &TestApp, token: &str, name: &str, definition: Value) -> i64 {
