@@ -110,6 +110,10 @@ impl Writer {
         idx: i64,
         target: Option<i64>,
     ) -> anyhow::Result<()> {
+        let mut update = update;
+        // Errors and metrics can carry rendered text (a URL with a token in it): mask them too.
+        update.error = update.error.map(|e| self.mask(&e));
+        update.metrics = update.metrics.map(|m| self.mask(&m));
         let (done, wait) = oneshot::channel();
         let event = NewEvent {
             kind: "step",

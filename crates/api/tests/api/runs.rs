@@ -197,6 +197,26 @@ async fn http_steps_call_their_url_and_check_the_status(b: Backend) {
     assert_eq!(run["status"], "failed");
     let rows = steps(&app, &admin, run["id"].as_i64().expect("id")).await;
     assert_eq!(rows[0]["error"], "unexpected HTTP status 404");
+    // A secret rendered into the URL is masked in what the run keeps about the call.
+    let token = "tok-9f8e7d6c5b";
+    credential(&app, &admin, "api-token", "token", json!({"token": token})).await;
+    let secret_job = job(
+        &app,
+        &admin,
+        "with-token",
+        json!({"name": "with-token", "version": 1, "parameters": {"tok": {"type": "secret", "credential": "api-token"}},
+            "steps": [{"type": "http.request", "method": "GET", "url": format!("{}/health?token={{{{ tok }}}}", app.base)}]}),
+    )
+    .await;
+    let run = start(&app, &admin, secret_job, json!({})).await;
+    let run_id = run["id"].as_i64().expect("id");
+    let run = finish(&app, &admin, run_id).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let rows = steps(&app, &admin, run_id).await;
+    let url = rows[0]["metrics"]["url"].as_str().expect("url");
+    assert!(url.ends_with("/health?token=********"), "{url}");
+    let everything = format!("{rows:?}{:?}", full_log(&app, &admin, run_id).await);
+    assert!(!everything.contains(token), "{everything}");
 }
 
 async fn the_event_stream_resumes_without_gaps_or_duplicates(b: Backend) {
