@@ -108,6 +108,7 @@ fi
 DATA="$WORK/data"
 CA="$DATA/tls/ca.pem"
 PROBLEMS=()
+NOTES=()
 MCR_NOW=""
 
 server_up() { # MAX_CONCURRENT_RUNS: (re)start the server with that setting
@@ -194,6 +195,8 @@ if [ "$N" -gt 0 ]; then
     say "dispatch: median $D_MED ms, p99 $D_P99 ms"
     n=$(jget "$WORK/dispatch.json" .not_succeeded)
     [ "$n" = 0 ] || PROBLEMS+=("dispatch: $n runs did not succeed: $(jq -c .not_succeeded_first "$WORK/dispatch.json")")
+    n=$(jget "$WORK/dispatch.json" .started_before_queued)
+    [ "$n" = 0 ] || NOTES+=("dispatch: in $n of $N runs the server's started_at is earlier than its queued_at (lowest started_at - queued_at: $(jget "$WORK/dispatch.json" '.dispatch_ms.min | . * 1000 | round / 1000') ms)")
     n=$(jget "$WORK/dispatch.json" .streams_ended_early)
     [ "$n" = 0 ] || PROBLEMS+=("dispatch: $n event streams ended before the run's final status")
 fi
@@ -220,6 +223,8 @@ if [ "$M" -gt 0 ]; then
         TP_HOST[$v]=$(awk -v b="$((hb1 - hb0))" -v t="$((ht1 - ht0))" 'BEGIN { printf "%.0f", (t > 0 ? b * 100 / t : 0) }')
         f="$WORK/throughput-$v.json"
         say "throughput (max_concurrent_runs=$v): $(jget "$f" '.succeeded') succeeded, $(jget "$f" '.failed') failed in $(jget "$f" '.wall_s | . * 100 | round / 100') s = $(jget "$f" '.runs_per_s_client | round') runs/s"
+        n=$(jget "$f" .started_before_queued)
+        [ "$n" = 0 ] || NOTES+=("throughput (max_concurrent_runs=$v): in $n of $M runs the server's started_at is earlier than its queued_at (lowest: $(jget "$f" '.queued_to_started_ms.min | . * 1000 | round / 1000') ms)")
         [ "$(jget "$f" .succeeded)" = "$M" ] ||
             PROBLEMS+=("throughput (max_concurrent_runs=$v): $(jget "$f" .succeeded) of $M succeeded; failed $(jget "$f" .failed), canceled $(jget "$f" .canceled), POST errors $(jget "$f" .post_errors), timed out: $(jget "$f" .timed_out); first: $(jq -c '.failures_first + .post_errors_first' "$f" | head -c 600)")
     done
@@ -454,7 +459,7 @@ f2() { jq -r "$2 | if . == null then \"-\" else (. * 100 | round / 100 | tostrin
         echo "1. dispatch, one-step http.request job, $N runs one after another (+$WARMUP warm-up), max_concurrent_runs=${MCR_VALUES[0]}"
         printf '   %-44s %8s %8s %8s %8s %8s\n' "" median p90 p99 min max
         for row in "queued -> started (started_at - queued_at):dispatch_ms" \
-            "started -> finished (the GET itself):exec_ms" "queued -> finished:total_ms" \
+            "started -> finished (the step, its writes):exec_ms" "queued -> finished:total_ms" \
             "client: POST -> event stream ended:client_ms"; do
             k=${row##*:}
             printf '   %-44s %8s %8s %8s %8s %8s\n' "${row%:*} ms" "$(f2 "$f" ".$k.median")" "$(f2 "$f" ".$k.p90")" \
@@ -480,7 +485,7 @@ f2() { jq -r "$2 | if . == null then \"-\" else (. * 100 | round / 100 | tostrin
     fi
     if [ "$TARGETS" -gt 0 ]; then
         echo
-        echo "3. ssh.exec 'uname -a' on $TARGETS SSH targets (one sshd, OpenSSH ${banner#SSH-2.0-}), maxParallel / forks $FORKS"
+        echo "3. ssh.exec 'uname -a' on $TARGETS SSH targets (one sshd, ${banner#SSH-2.0-}), maxParallel / forks $FORKS"
         printf '   %-34s %9s %9s %9s %9s %8s %8s %6s\n' "" "client s" "server s" "steps ok" "step p50" "srv cpu" "sshd cpu" "host%"
         for label in first $(seq "$FLEET_RUNS"); do
             f="$WORK/fleet-$label.json"
@@ -514,6 +519,10 @@ f2() { jq -r "$2 | if . == null then \"-\" else (. * 100 | round / 100 | tostrin
     fi
     echo
     echo "server log lines (OPSCONDUCTOR_LOG=warn): $LOG_LINES ($OTHER_LOG_LINES unexpected)"
+    if [ "${#NOTES[@]}" -gt 0 ]; then
+        echo "notes:"
+        printf '  - %s\n' "${NOTES[@]}"
+    fi
     if [ "${#PROBLEMS[@]}" -eq 0 ]; then
         echo "problems: none"
     else

@@ -159,6 +159,7 @@ def cmd_dispatch(a, api):
         "total_ms": summary(totals), "client_ms": summary(client),
         "not_succeeded": len(bad), "not_succeeded_first": bad[:5],
         "streams_ended_early": early,
+        "started_before_queued": sum(1 for d in dispatch if d < 0),
     }
 
 
@@ -240,6 +241,7 @@ def cmd_throughput(a, api):
         "runs_per_s_server": (len(finished) / server_span) if server_span else None,
         "queued_to_started_ms": summary(dispatch), "queued_to_finished_ms": summary(totals),
         "failures_first": failures[:5], "polls": polls,
+        "started_before_queued": sum(1 for d in dispatch if d < 0),
     }
 
 

@@ -224,9 +224,9 @@ pub async fn events(
     let wake = state.core.signals.subscribe();
     runs::get(&state.core, id).await?;
     let stream = event_stream(state.core.clone(), id, after, wake);
-    Ok(Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response())
+    let sse = Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)));
+    // Reverse proxies (nginx) must pass events on as they come, not buffer them.
+    Ok(([("x-accel-buffering", "no")], sse).into_response())
 }
 
 struct Cursor {
