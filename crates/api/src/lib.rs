@@ -11,5 +11,6 @@ pub mod routes;
 mod server;
 pub mod state;
 pub mod tls;
+mod web;
 
 pub use server::{Application, router};

@@ -146,7 +146,13 @@ pub fn router(state: AppState) -> Router {
         .route("/targets/health", service_health!("targets-service"))
         .route("/jobs/health", service_health!("jobs-service"))
         .route("/scheduler/health", service_health!("scheduler"))
-        .route("/executor/health", get(health::executor));
+        .route("/executor/health", get(health::executor))
+        .route("/", get(crate::web::index))
+        .route("/ui", get(crate::web::index))
+        .route("/ui/{*route}", get(crate::web::index))
+        .route("/assets/{*path}", get(crate::web::asset))
+        .route("/favicon.svg", get(|| crate::web::root_file("favicon.svg")))
+        .route("/favicon.ico", get(|| crate::web::root_file("favicon.ico")));
     Router::new()
         .merge(api)
         .merge(ops)

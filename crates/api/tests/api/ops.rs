@@ -18,6 +18,7 @@ both_backends!(
     first_admin_gets_a_generated_password_when_none_is_configured,
     tls_off_serves_plain_http,
     an_operator_supplied_certificate_is_served_as_is,
+    client_routes_get_the_ui_and_never_shadow_the_api,
 );
 
 async fn health_endpoints_answer_as_the_contract(b: Backend) {
@@ -220,4 +221,41 @@ async fn an_operator_supplied_certificate_is_served_as_is(b: Backend) {
         !app.data_dir.join("tls/server.pem").exists(),
         "nothing was generated"
     );
+}
+
+async fn client_routes_get_the_ui_and_never_shadow_the_api(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let built = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../web/dist/index.html")
+        .exists();
+    for path in ["/", "/ui", "/ui/runs/42", "/ui/jobs/7/versions"] {
+        let resp = app.call(Method::GET, path, None, None).await;
+        let cache = resp.headers().get("cache-control").cloned();
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        if built {
+            assert_eq!(status, StatusCode::OK, "{path}");
+            assert!(
+                text.contains("<title>OpsConductor</title>"),
+                "{path}: {text}"
+            );
+            assert_eq!(
+                cache.as_ref().and_then(|c| c.to_str().ok()),
+                Some("no-cache")
+            );
+        } else {
+            assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+            assert!(text.contains("npm run build"), "{text}");
+        }
+    }
+    // API paths keep answering as the API, also for a browser.
+    let resp = app.call(Method::GET, "/runs", None, None).await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let (status, body) = json_of(
+        app.call(Method::GET, "/assets/no-such-file.js", None, None)
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["detail"], "Not Found");
 }
