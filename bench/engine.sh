@@ -246,7 +246,7 @@ close_ansible_masters() { # ends the ssh ControlPersist masters Ansible left (by
     done
 }
 
-declare -a OC_CLIENT OC_SERVER A_WALL A_CPU A_SSHD A_HOST A_OK
+OC_CLIENT=() OC_SERVER=() A_WALL=() A_CPU=() A_SSHD=() A_HOST=() A_OK=()
 if [ "$TARGETS" -gt 0 ]; then
     SSHD_DIR="$WORK/sshd"
     mkdir -p "$SSHD_DIR" /run/sshd
@@ -451,6 +451,7 @@ f2() { jq -r "$2 | if . == null then \"-\" else (. * 100 | round / 100 | tostrin
     echo
     echo "================ OpsConductor engine benchmark ================"
     echo "commit $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown), $(nproc) cores, $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "binary: $BIN (built $(date -u -r "$BIN" '+%Y-%m-%d %H:%M UTC'))"
     echo "backend: $BACKEND; engine.max_parallel_targets: server default (100)"
     echo "local HTTP peer: Python ThreadingHTTPServer (200 \"ok\"); client: bench/engine_client.py (kept-alive HTTPS)"
     if [ "$N" -gt 0 ]; then

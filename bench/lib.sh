@@ -85,7 +85,8 @@ bench_setup() {
 alive() { # PID: running and not a zombie
     local stat
     [ -r "/proc/$1/stat" ] || return 1
-    read -r stat <"/proc/$1/stat" 2>/dev/null || return 1
+    # (the process may go between the test and the read: keep bash's redirection error quiet)
+    { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
     stat=${stat##*) }
     [ "${stat%% *}" != Z ]
 }

@@ -2,6 +2,7 @@
 //! connection tests today and by `http.request` steps later.
 
 use std::fmt;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// The most of a response body that is kept; the rest is dropped.
@@ -98,6 +99,27 @@ fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
+/// The shared client (one validating certificates, one not): building a client per request
+/// costs its TLS setup and connection pool every time.
+fn client(validate_certs: bool) -> Result<reqwest::Client, String> {
+    static VALIDATING: OnceLock<reqwest::Client> = OnceLock::new();
+    static TRUSTING: OnceLock<reqwest::Client> = OnceLock::new();
+    let slot = if validate_certs {
+        &VALIDATING
+    } else {
+        &TRUSTING
+    };
+    if let Some(client) = slot.get() {
+        return Ok(client.clone());
+    }
+    let client = reqwest::Client::builder()
+        .tls_danger_accept_invalid_certs(!validate_certs)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| e.to_string())?;
+    Ok(slot.get_or_init(|| client).clone())
+}
+
 /// Sends the request; redirects are not followed (a 3xx is an answer).
 pub async fn send(request: &HttpRequest) -> Result<HttpResponse, HttpError> {
     let started = Instant::now();
@@ -110,13 +132,8 @@ pub async fn send(request: &HttpRequest) -> Result<HttpResponse, HttpError> {
     let host = url.host_str().unwrap_or("").to_string();
     let method = reqwest::Method::from_bytes(request.method.as_bytes())
         .map_err(|_| bad(format!("invalid HTTP method '{}'", request.method)))?;
-    let client = reqwest::Client::builder()
-        .timeout(request.timeout)
-        .tls_danger_accept_invalid_certs(!request.validate_certs)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| bad(format!("HTTP client: {e}")))?;
-    let mut builder = client.request(method, url);
+    let client = client(request.validate_certs).map_err(|e| bad(format!("HTTP client: {e}")))?;
+    let mut builder = client.request(method, url).timeout(request.timeout);
     for (name, value) in &request.headers {
         builder = builder.header(name, value);
     }

@@ -400,10 +400,14 @@ pub async fn steps(db: &Db, run_id: i64) -> StoreResult<Vec<StepRecord>> {
 pub async fn claim(db: &Db, worker_id: &str) -> StoreResult<Option<RunRecord>> {
     let now = UtcTime::now();
     macro_rules! claim_sql {
-        ($lock:literal) => {
+        ($greatest:literal, $lock:literal) => {
             concat!(
                 "UPDATE job_runs SET status = 'running', worker_id = $1, heartbeat_at = $2, ",
-                "started_at = COALESCE(started_at, $2), attempt = attempt + 1 ",
+                // The clock was read before the statement waited for the database: never
+                // record a start before the queue time a concurrent insert wrote meanwhile.
+                "started_at = COALESCE(started_at, ",
+                $greatest,
+                "($2, queued_at)), attempt = attempt + 1 ",
                 "WHERE id = (SELECT id FROM job_runs WHERE status = 'queued' ORDER BY id LIMIT 1",
                 $lock,
                 ") AND status = 'queued' RETURNING ",
@@ -413,14 +417,14 @@ pub async fn claim(db: &Db, worker_id: &str) -> StoreResult<Option<RunRecord>> {
     }
     let row = match db {
         Db::Sqlite(pool) => {
-            sqlx::query_as::<_, RunRecord>(claim_sql!(""))
+            sqlx::query_as::<_, RunRecord>(claim_sql!("MAX", ""))
                 .bind(worker_id)
                 .bind(now)
                 .fetch_optional(pool)
                 .await?
         }
         Db::Postgres(pool) => {
-            sqlx::query_as::<_, RunRecord>(claim_sql!(" FOR UPDATE SKIP LOCKED"))
+            sqlx::query_as::<_, RunRecord>(claim_sql!("GREATEST", " FOR UPDATE SKIP LOCKED"))
                 .bind(worker_id)
                 .bind(now)
                 .fetch_optional(pool)
