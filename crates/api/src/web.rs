@@ -11,7 +11,7 @@ use crate::error::detail;
 /// `web/dist`, built by `npm run build` in `web/`. In debug builds rust-embed reads the folder
 /// at run time; release builds carry it. A build without the UI still serves the API.
 #[derive(rust_embed::Embed)]
-#[folder = "$CARGO_MANIFEST_DIR/../../web/dist"]
+#[folder = "../../web/dist"]
 #[allow_missing = true]
 struct Assets;
 
