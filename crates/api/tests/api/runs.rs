@@ -197,6 +197,46 @@ async fn http_steps_call_their_url_and_check_the_status(b: Backend) {
     assert_eq!(run["status"], "failed");
     let rows = steps(&app, &admin, run["id"].as_i64().expect("id")).await;
     assert_eq!(rows[0]["error"], "unexpected HTTP status 404");
+    // With HTTP targets, a path is sent to each target, with its credential's token as bearer.
+    let port = app
+        .base
+        .rsplit(':')
+        .next()
+        .expect("port")
+        .parse::<i64>()
+        .expect("port number");
+    let api_cred = credential(
+        &app,
+        &admin,
+        "api-key",
+        "api_key",
+        json!({"api_key": "k-1234567"}),
+    )
+    .await;
+    target(
+        &app,
+        &admin,
+        json!({"name": "self", "hostname": "127.0.0.1", "protocol": "http", "port": port,
+        "credential_ref": api_cred, "metadata": {"http_scheme": "http"}}),
+    )
+    .await;
+    let relative = job(
+        &app,
+        &admin,
+        "relative",
+        json!({"name": "relative", "version": 1,
+        "steps": [{"type": "http.request", "method": "GET", "url": "/health", "target": "self"}]}),
+    )
+    .await;
+    let run = start(&app, &admin, relative, json!({})).await;
+    let run_id = run["id"].as_i64().expect("id");
+    assert_eq!(finish(&app, &admin, run_id).await["status"], "succeeded");
+    let rows = steps(&app, &admin, run_id).await;
+    assert_eq!(rows[0]["target_name"], "self");
+    assert_eq!(
+        rows[0]["metrics"]["url"],
+        format!("{}/health", app.base.replace("localhost", "127.0.0.1"))
+    );
     // A secret rendered into the URL is masked in what the run keeps about the call.
     let token = "tok-9f8e7d6c5b";
     credential(&app, &admin, "api-token", "token", json!({"token": token})).await;

@@ -91,6 +91,18 @@ pub(super) fn parse_step(cx: &mut Cx, loc: &Loc, index: usize, value: &Value) ->
         action
     });
 
+    if targets == TargetSpec::None
+        && obj
+            .map
+            .get("url")
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|u| u.starts_with('/'))
+    {
+        cx.invalid(
+            &loc.at("url"),
+            "a url that is a path (starting with /) needs the step's target: the HTTP targets it is sent to",
+        );
+    }
     let action = action.filter(|_| cx.errors.len() == errors_before)?;
     Some(Step {
         index,
@@ -328,11 +340,13 @@ fn http_request(cx: &mut Cx, obj: &Obj<'_>) -> Option<StepAction> {
         let lower = u.trim_start().to_ascii_lowercase();
         let ok = lower.starts_with("http://")
             || lower.starts_with("https://")
-            || u.trim_start().starts_with("{{");
+            || u.trim_start().starts_with("{{")
+            || u.starts_with('/');
         if !ok {
             cx.invalid(
                 &loc.at("url"),
-                "url must start with http:// or https:// (or a {{ placeholder }})",
+                "url must start with http:// or https://, with / (a path on each of the step's \
+                 targets), or with a {{ placeholder }}",
             );
         }
         ok

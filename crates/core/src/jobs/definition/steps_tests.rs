@@ -512,6 +512,17 @@ fn http_request_url_needs_a_scheme_or_leading_placeholder() {
 }
 
 #[test]
+fn http_request_url_may_be_a_path_on_its_targets_only() {
+    let step =
+        one_step(json!({"type": "http.request", "url": "/health", "target": "tag:role:api"}));
+    assert_eq!(step.targets, TargetSpec::Tag("role:api".into()));
+    assert_eq!(
+        step_errors(json!({"type": "http.request", "url": "/health"})),
+        ["steps.0.url"]
+    );
+}
+
+#[test]
 fn http_request_headers_are_checked() {
     assert_eq!(
         step_errors(json!({"type": "http.request", "url": "https://x",
