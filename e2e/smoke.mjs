@@ -1,0 +1,157 @@
+// The web UI end to end, in Debian's headless Chromium, against the real server that
+// crates/opsconductor/tests/e2e.rs started. Environment: E2E_BASE (server URL, plain HTTP),
+// E2E_ADMIN_PASSWORD, E2E_SCREENSHOTS (directory), E2E_CHROMIUM (browser binary).
+// Exits non-zero on the first failed expectation, saying which.
+
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const base = required("E2E_BASE");
+const adminPassword = required("E2E_ADMIN_PASSWORD");
+const shots = process.env.E2E_SCREENSHOTS ?? "screenshots";
+const browserPath = process.env.E2E_CHROMIUM ?? "/usr/bin/chromium";
+const TIMEOUT = 30_000;
+
+function required(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+}
+
+function check(condition, what) {
+  if (!condition) throw new Error(`expectation failed: ${what}`);
+  console.log(`ok   ${what}`);
+}
+
+async function api(method, path, token, body) {
+  const response = await fetch(`${base}${path}`, {
+    method,
+    headers: {
+      "content-type": "application/json",
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+async function login(page, username, password) {
+  await page.goto(`${base}/ui/login`);
+  await page.getByTestId("login-username").fill(username);
+  await page.getByTestId("login-password").fill(password);
+  await page.getByTestId("login-submit").click();
+  await page.getByTestId("nav").waitFor({ timeout: TIMEOUT });
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+}
+
+mkdirSync(shots, { recursive: true });
+
+// Data the pages will show, made through the API.
+const admin = (await api("POST", "/api/login", null, { username: "admin", password: adminPassword })).access_token;
+const viewerPassword = "viewer-pass-4242";
+await api("POST", "/users", admin, {
+  username: "watcher",
+  email: "watcher@example.com",
+  password: viewerPassword,
+  role: "viewer",
+});
+const job = await api("POST", "/jobs", admin, {
+  name: "health-twice",
+  definition: {
+    name: "health-twice",
+    version: 1,
+    parameters: { path: "/health" },
+    steps: [
+      { name: "first", type: "http.request", method: "GET", url: `${base}{{ path }}` },
+      { name: "second", type: "http.request", method: "GET", url: `${base}{{ path }}` },
+    ],
+  },
+});
+
+const browser = await chromium.launch({
+  executablePath: browserPath,
+  args: [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+let failed = false;
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  await page.goto(`${base}/`);
+  check((await page.title()) === "OpsConductor", "the page title is OpsConductor");
+
+  await login(page, "admin", adminPassword);
+  await page.getByTestId("executor-status").waitFor();
+  check(true, "admin signs in and sees the dashboard with the executor status");
+  await shot(page, "dashboard");
+
+  // Run the job from the jobs page and watch it to success.
+  await page.getByTestId("nav-jobs").click();
+  await page.getByTestId(`job-run-${job.id}`).click();
+  await page.getByTestId("run-dialog-submit").click();
+  await page.waitForURL(/\/ui\/runs\/\d+$/);
+  const runUrl = page.url();
+  await page.getByTestId("run-status").filter({ hasText: /succeeded/i }).waitFor();
+  check(true, "the run started from the run dialog reaches succeeded on its page");
+  await page.getByTestId("log-viewer").getByText("healthy").first().waitFor();
+  check(true, "the live log shows the steps' output");
+  await shot(page, "run");
+
+  // A deep link survives a reload (the access token lives in memory; the session is restored).
+  await page.reload();
+  await page.getByTestId("run-status").filter({ hasText: /succeeded/i }).waitFor();
+  check(page.url() === runUrl, "a reload on a deep link stays on the run page");
+
+  await page.getByTestId("nav-runs").click();
+  await page.waitForURL(/\/ui\/runs$/);
+  await shot(page, "runs");
+
+  await page.getByTestId("nav-audit").click();
+  await page.getByTestId("audit-table").getByText("job.run").first().waitFor();
+  check(true, "the audit page lists the run's audit entry");
+  await shot(page, "audit");
+
+  // A viewer sees no actions it cannot take.
+  await page.getByTestId("user-menu").click();
+  await page.getByTestId("logout").click();
+  await page.getByTestId("login-form").waitFor();
+  await login(page, "watcher", viewerPassword);
+  check((await page.getByTestId("nav-users").count()) === 0, "a viewer has no Users link");
+  check((await page.getByTestId("nav-audit").count()) === 0, "a viewer has no Audit link");
+  await page.goto(runUrl);
+  await page.getByTestId("run-status").waitFor();
+  check((await page.getByTestId("run-cancel").count()) === 0, "a viewer sees no cancel button");
+  check((await page.getByTestId("run-rerun").count()) === 0, "a viewer sees no rerun button");
+  await page.getByTestId("nav-jobs").click();
+  await page.getByTestId("jobs-table").waitFor();
+  check((await page.getByTestId(`job-run-${job.id}`).count()) === 0, "a viewer cannot start runs");
+
+  // Phone width: the navigation collapses behind the burger.
+  await page.setViewportSize({ width: 390, height: 800 });
+  await page.getByTestId("nav-burger").click();
+  await page.getByTestId("nav-runs").click();
+  await page.waitForURL(/\/ui\/runs$/);
+  check(true, "at phone width the burger menu navigates");
+  await shot(page, "runs-phone");
+} catch (error) {
+  failed = true;
+  console.error(error instanceof Error ? error.message : error);
+} finally {
+  await browser.close();
+}
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,141 @@
+import { Badge, Button, Card, Group, Select, Stack, Table, Text, TextInput, Tooltip } from "@mantine/core";
+import { useDebouncedValue } from "@mantine/hooks";
+import { notifications } from "@mantine/notifications";
+import { useMutation } from "@tanstack/react-query";
+import { useState } from "react";
+import { api } from "../api/client";
+import { errorMessage } from "../api/errors";
+import { useCredentials, useTargets } from "../api/queries";
+import type { Target, TargetTestResult } from "../api/types";
+import { usePermissions } from "../auth/useSession";
+import { Pager } from "../components/Pager";
+import { PageHeader } from "../components/PageHeader";
+import { Empty, ErrorState, Loading } from "../components/QueryState";
+
+const PAGE_SIZE = 50;
+
+function TestButton({ target }: { target: Target }) {
+  const test = useMutation({
+    mutationFn: () => api<TargetTestResult>(`/targets/${target.id}/test`, { method: "POST" }),
+    onSuccess: (res) =>
+      notifications.show({
+        color: res.success ? "green" : "red",
+        title: `${target.name}: ${res.success ? "connected" : "connection failed"}`,
+        message: res.message,
+      }),
+    onError: (err) => notifications.show({ color: "red", title: `${target.name}: test failed`, message: errorMessage(err) }),
+  });
+  return (
+    <Button size="xs" variant="subtle" loading={test.isPending} onClick={() => test.mutate()} data-testid={`target-test-${target.id}`}>
+      Test
+    </Button>
+  );
+}
+
+export default function TargetsPage() {
+  const [q, setQ] = useState("");
+  const [tags, setTags] = useState("");
+  const [protocol, setProtocol] = useState<string | null>(null);
+  const [page, setPage] = useState(1);
+  const [debouncedQ] = useDebouncedValue(q, 300);
+  const [debouncedTags] = useDebouncedValue(tags, 300);
+  const { canOperate } = usePermissions();
+  const tagList = debouncedTags
+    .split(/[,\s]+/)
+    .map((t) => t.trim())
+    .filter((t) => t.includes(":"));
+  const targets = useTargets({ q: debouncedQ.trim(), protocol, tag: tagList, skip: (page - 1) * PAGE_SIZE, limit: PAGE_SIZE });
+  const credentials = useCredentials({ limit: 1000 });
+  const credentialName = new Map((credentials.data?.credentials ?? []).map((c) => [c.id, c.name]));
+
+  return (
+    <Stack gap="md">
+      <PageHeader title="Targets" description="The servers and endpoints jobs run against." />
+      <Card withBorder padding="md">
+        <Group mb="sm" gap="sm" align="flex-end">
+          <TextInput label="Search" placeholder="Name or host name" value={q} onChange={(e) => { setQ(e.currentTarget.value); setPage(1); }} w={240} data-testid="targets-search" />
+          <TextInput label="Tags" placeholder="env:prod, role:web" value={tags} onChange={(e) => { setTags(e.currentTarget.value); setPage(1); }} w={240} />
+          <Select
+            label="Protocol"
+            placeholder="Any"
+            clearable
+            data={["winrm", "ssh", "http"]}
+            value={protocol}
+            onChange={(v) => { setProtocol(v); setPage(1); }}
+            w={140}
+          />
+        </Group>
+        {targets.error && !targets.data ? (
+          <ErrorState error={targets.error} onRetry={() => void targets.refetch()} />
+        ) : !targets.data ? (
+          <Loading />
+        ) : targets.data.targets.length === 0 ? (
+          <Empty>{q || tags || protocol ? "No target matches these filters." : "No targets yet."}</Empty>
+        ) : (
+          <>
+            <Table.ScrollContainer minWidth={760}>
+              <Table highlightOnHover data-testid="targets-table">
+                <Table.Thead>
+                  <Table.Tr>
+                    <Table.Th>Name</Table.Th>
+                    <Table.Th>Address</Table.Th>
+                    <Table.Th>Protocol</Table.Th>
+                    <Table.Th>Credential</Table.Th>
+                    <Table.Th>Tags</Table.Th>
+                    {canOperate && <Table.Th />}
+                  </Table.Tr>
+                </Table.Thead>
+                <Table.Tbody>
+                  {targets.data.targets.map((t) => (
+                    <Table.Tr key={t.id} data-testid={`target-row-${t.id}`}>
+                      <Table.Td>
+                        <Text size="sm" fw={500}>
+                          {t.name}
+                        </Text>
+                      </Table.Td>
+                      <Table.Td>
+                        <Text size="sm" ff="monospace">
+                          {t.hostname}:{t.port}
+                        </Text>
+                      </Table.Td>
+                      <Table.Td>
+                        <Group gap={4}>
+                          <Badge variant="light" size="sm">
+                            {t.protocol}
+                          </Badge>
+                          {t.host_key_fingerprint && (
+                            <Tooltip label={`Host key pinned: ${t.host_key_algorithm ?? ""} ${t.host_key_fingerprint}`}>
+                              <Badge variant="outline" size="sm" color="gray">
+                                key pinned
+                              </Badge>
+                            </Tooltip>
+                          )}
+                        </Group>
+                      </Table.Td>
+                      <Table.Td>{t.credential_ref === null ? "—" : (credentialName.get(t.credential_ref) ?? `#${t.credential_ref}`)}</Table.Td>
+                      <Table.Td>
+                        <Group gap={4}>
+                          {t.tags.map((tag) => (
+                            <Badge key={tag} size="xs" variant="default" tt="none">
+                              {tag}
+                            </Badge>
+                          ))}
+                        </Group>
+                      </Table.Td>
+                      {canOperate && (
+                        <Table.Td>
+                          <TestButton target={t} />
+                        </Table.Td>
+                      )}
+                    </Table.Tr>
+                  ))}
+                </Table.Tbody>
+              </Table>
+            </Table.ScrollContainer>
+            <Pager page={page} pageSize={PAGE_SIZE} total={targets.data.total} onChange={setPage} />
+          </>
+        )}
+      </Card>
+    </Stack>
+  );
+}
