@@ -42,20 +42,56 @@ fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Tests a target over its protocol. WinRM is not built yet and says so (501).
+/// Tests a target over its protocol.
 pub async fn test_target(core: &Core, caller: &Caller, target: &Target) -> Result<TestOutcome> {
     match Protocol::parse(&target.protocol) {
         Some(Protocol::Ssh) => test_ssh(core, caller, target).await,
         Some(Protocol::Http) => test_http(core, caller, target).await,
-        Some(Protocol::Winrm) | None => Err(winrm_not_supported()),
+        Some(Protocol::Winrm) => test_winrm(core, caller, target).await,
+        None => Err(Error::BadRequest(format!(
+            "Target {} has an unknown protocol '{}'",
+            target.id, target.protocol
+        ))),
     }
 }
 
-/// The answer for WinRM targets until the WinRM connector lands.
-pub fn winrm_not_supported() -> Error {
-    Error::NotImplemented(
-        "WinRM connection tests are not supported yet: the WinRM connector is not part of this build".into(),
-    )
+/// Connects over WinRM (sealed NTLM over HTTP, or TLS), authenticates, and runs `whoami`,
+/// `hostname` and `$PSVersionTable` in PowerShell.
+pub async fn test_winrm(core: &Core, caller: &Caller, target: &Target) -> Result<TestOutcome> {
+    let started = Instant::now();
+    let base = json!({"protocol": "winrm", "hostname": target.hostname, "port": target.port});
+    let cred = match credential(core, caller, target).await {
+        Ok(c) => c,
+        Err(Error::Conflict(msg)) => return Ok(failure(msg, "credential", base, started)),
+        Err(e) => return Err(e),
+    };
+    let winrm = match opsconductor_engine::winrm_target(target, &cred, CONNECT_TIMEOUT) {
+        Ok(w) => w,
+        Err(msg) => return Ok(failure(msg, "credential", base, started)),
+    };
+    let mut details = base;
+    details["https"] = json!(winrm.https);
+    details["validate_cert"] = json!(winrm.validate_certs);
+    match opsconductor_winrm::test_connection(&winrm).await {
+        Ok(report) => {
+            details["whoami"] = json!(report.whoami);
+            details["powershellVersion"] = json!(report.powershell_version);
+            details["remote_hostname"] = json!(report.hostname);
+            details["transport"] = json!(report.transport);
+            details["duration_ms"] = json!(report.duration_ms);
+            Ok(TestOutcome {
+                success: true,
+                message: format!(
+                    "Connected to {} over {} as {}",
+                    winrm.endpoint(),
+                    report.transport,
+                    report.whoami
+                ),
+                details,
+            })
+        }
+        Err(err) => Ok(failure(err.message, err.kind.as_str(), details, started)),
+    }
 }
 
 async fn credential(core: &Core, caller: &Caller, target: &Target) -> Result<Resolved> {

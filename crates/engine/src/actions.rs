@@ -15,11 +15,13 @@ use opsconductor_core::jobs::definition::{CopyContent, Step, StepAction};
 use opsconductor_core::jobs::template::{self, RenderError};
 use opsconductor_core::store::runs::StepRecord;
 use opsconductor_core::targets::{self, Target};
+use opsconductor_winrm::WinrmSession;
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
 use crate::output::{Output, Stream};
 use crate::run::RunCx;
+use crate::winrm_steps;
 
 /// The longest an SSH connection may take to open, within the step's own timeout.
 const SSH_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -44,13 +46,26 @@ impl Outcome {
     }
 }
 
-/// SSH sessions of one run, one per target, reused by its later steps.
+/// SSH and WinRM sessions of one run, one per target, reused by its later steps.
 #[derive(Default)]
 pub(crate) struct SessionCache {
     sessions: Mutex<HashMap<i64, Arc<SshSession>>>,
+    winrm: Mutex<HashMap<i64, Arc<WinrmSession>>>,
 }
 
 impl SessionCache {
+    pub(crate) fn winrm(&self, target: i64) -> Option<Arc<WinrmSession>> {
+        lock(&self.winrm).get(&target).cloned()
+    }
+
+    pub(crate) fn put_winrm(&self, target: i64, session: Arc<WinrmSession>) {
+        lock(&self.winrm).insert(target, session);
+    }
+
+    pub(crate) fn forget_winrm(&self, target: i64) {
+        lock(&self.winrm).remove(&target);
+    }
+
     fn get(&self, target: i64) -> Option<Arc<SshSession>> {
         self.lock().get(&target).cloned()
     }
@@ -71,11 +86,21 @@ impl SessionCache {
                 session.close().await;
             }
         }
+        let winrm: Vec<Arc<WinrmSession>> = lock(&self.winrm).drain().map(|(_, s)| s).collect();
+        for session in winrm {
+            if let Ok(session) = Arc::try_unwrap(session) {
+                session.close().await;
+            }
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Arc<SshSession>>> {
-        self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.sessions)
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Runs one attempt of `step` on the row's target.
@@ -114,10 +139,25 @@ pub(crate) async fn perform(
         })
     };
     let result = match (&step.action, target) {
-        (StepAction::WinrmExec { .. } | StepAction::WinrmCopy { .. }, _) => Err(
-            "WinRM steps are not supported yet: the WinRM connector is not part of this build"
-                .to_string(),
-        ),
+        (StepAction::WinrmExec { shell, command }, Some(target)) => {
+            match render(command, "command") {
+                Ok(script) => winrm_steps::exec(cx, target, *shell, &script, timeout, out).await,
+                Err(e) => Err(e),
+            }
+        }
+        (
+            StepAction::WinrmCopy {
+                dest_path,
+                content_b64,
+                overwrite,
+            },
+            Some(target),
+        ) => match render(dest_path, "destPath") {
+            Ok(dest) => {
+                winrm_steps::copy(cx, target, content_b64, &dest, *overwrite, timeout, out).await
+            }
+            Err(e) => Err(e),
+        },
         (StepAction::SshExec { command, sudo, env }, Some(target)) => {
             match (render(command, "command"), render_env(env, &render)) {
                 (Ok(command), Ok(env)) => {

@@ -6,6 +6,9 @@ mod actions;
 mod output;
 pub mod redact;
 mod run;
+mod winrm_steps;
 mod worker;
+
+pub use winrm_steps::winrm_target;
 
 pub use worker::{EngineHandle, start};

@@ -169,7 +169,7 @@ pub async fn test(
 /// The older product's WinRM test path: 501 for WinRM targets until the connector lands.
 pub async fn test_winrm(
     State(state): State<AppState>,
-    Operator(_caller): Operator,
+    Operator(caller): Operator,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let target = targets::get(&state.core, id).await?;
@@ -180,7 +180,18 @@ pub async fn test_winrm(
             "test": {"status": "error", "details": {"message": "Target is not configured for WinRM protocol"}},
         })));
     }
-    Err(probe::winrm_not_supported().into())
+    let outcome = probe::test_winrm(&state.core, &caller, &target).await?;
+    let note = if outcome.success {
+        "Connected and authenticated over WinRM, then ran whoami, hostname and $PSVersionTable in PowerShell"
+    } else {
+        "The WinRM connection test failed before or while running its commands; see message"
+    };
+    Ok(Json(json!({
+        "success": outcome.success,
+        "message": outcome.message,
+        "test": {"status": if outcome.success { "success" } else { "error" }, "details": outcome.details},
+        "note": note,
+    })))
 }
 
 /// Forgets the pinned SSH host key, so the next connection pins the key it sees.

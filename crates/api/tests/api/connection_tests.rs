@@ -13,7 +13,7 @@ both_backends!(
     a_changed_host_key_fails_until_an_operator_resets_it,
     unreachable_and_unresolvable_hosts_say_why,
     http_targets_are_probed_for_real,
-    winrm_targets_say_they_are_not_supported_yet,
+    test_winrm_answers_its_contract_shape_for_other_protocols,
 );
 
 async fn test_target(app: &TestApp, token: &str, id: i64) -> Value {
@@ -278,36 +278,9 @@ async fn http_targets_are_probed_for_real(b: Backend) {
     assert_eq!(report["details"]["error"], "refused", "{report}");
 }
 
-async fn winrm_targets_say_they_are_not_supported_yet(b: Backend) {
+async fn test_winrm_answers_its_contract_shape_for_other_protocols(b: Backend) {
     let app = TestApp::spawn(b).await;
     let admin = app.admin_token().await;
-    let cred = credential(
-        &app,
-        &admin,
-        "w",
-        "winrm",
-        json!({"username": "a", "password": "p"}),
-    )
-    .await;
-    let win = target(
-        &app,
-        &admin,
-        json!({"name": "win", "hostname": "win.example.com", "credential_ref": cred}),
-    )
-    .await;
-    let id = win["id"].as_i64().expect("id");
-    for path in [
-        format!("/targets/{id}/test"),
-        format!("/targets/{id}/test-winrm"),
-    ] {
-        let (status, body) = json_of(app.post(&path, &admin, json!({})).await).await;
-        assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{path}");
-        assert!(
-            body["detail"]
-                .as_str()
-                .is_some_and(|d| d.contains("not supported yet"))
-        );
-    }
     let cred = credential(
         &app,
         &admin,

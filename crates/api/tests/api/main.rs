@@ -8,6 +8,10 @@ mod common;
 #[path = "../../../connectors/tests/support/sshd.rs"]
 mod sshd;
 
+/// The WS-Management test server harness the WinRM client's tests use.
+#[path = "../../../winrm/tests/support/mod.rs"]
+mod wsman;
+
 mod audit;
 mod auth;
 mod connection_tests;
@@ -19,3 +23,4 @@ mod runs;
 mod runs_ssh;
 mod targets;
 mod users;
+mod winrm;

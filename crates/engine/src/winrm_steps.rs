@@ -1,0 +1,214 @@
+//! `winrm.exec` and `winrm.copy` on one target, through our WS-Management client, with the
+//! same streaming, timeouts, cancel and masking as SSH steps.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use opsconductor_core::credentials::{CredentialType, Resolved};
+use opsconductor_core::jobs::definition::Shell;
+use opsconductor_core::targets::Target;
+use opsconductor_winrm::{
+    Command, ExecOptions, OutputChunk, WinrmAuth, WinrmErrorKind, WinrmSession, WinrmTarget,
+};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::actions::Outcome;
+use crate::output::{Output, Stream};
+use crate::run::RunCx;
+
+/// The longest a WinRM connection (with its NTLM handshake) may take, within the step's timeout.
+const WINRM_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Where and how to reach a WinRM target with its credential: HTTPS when the target's
+/// `metadata.winrm_use_https` says so (or the port is 5986), certificates validated unless
+/// `metadata.winrm_validate_cert` is false, an extra CA from `metadata.winrm_ca_pem`.
+pub fn winrm_target(
+    target: &Target,
+    cred: &Resolved,
+    timeout: Duration,
+) -> Result<WinrmTarget, String> {
+    let username = cred.get("username").unwrap_or_default().to_string();
+    let password = cred.get("password").unwrap_or_default().to_string();
+    let auth = match cred.credential_type {
+        CredentialType::Winrm | CredentialType::WinrmNtlm => WinrmAuth::Ntlm {
+            username,
+            domain: cred.get("domain").unwrap_or_default().to_string(),
+            password,
+        },
+        CredentialType::WinrmBasic => WinrmAuth::Basic { username, password },
+        CredentialType::WinrmKerberos => {
+            return Err(format!(
+                "Credential '{}' uses Kerberos, which the WinRM connector does not support yet; use an NTLM or Basic credential",
+                cred.name
+            ));
+        }
+        other => {
+            return Err(format!(
+                "Credential '{}' is of type {}; a WinRM target needs a winrm credential",
+                cred.name,
+                other.as_str()
+            ));
+        }
+    };
+    let meta = &target.metadata;
+    let port = u16::try_from(target.port)
+        .map_err(|_| format!("target port {} is out of range", target.port))?;
+    let https = meta
+        .get("winrm_use_https")
+        .and_then(Value::as_bool)
+        .unwrap_or(port == 5986);
+    let mut winrm = WinrmTarget::new(target.hostname.clone(), port, https, auth);
+    winrm.validate_certs = meta
+        .get("winrm_validate_cert")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    winrm.ca_pem = meta
+        .get("winrm_ca_pem")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    winrm.connect_timeout = timeout.min(WINRM_CONNECT_TIMEOUT);
+    Ok(winrm)
+}
+
+async fn session(
+    cx: &Arc<RunCx>,
+    target: &Target,
+    timeout: Duration,
+) -> Result<Arc<WinrmSession>, String> {
+    if let Some(session) = cx.sessions.winrm(target.id) {
+        return Ok(session);
+    }
+    let cred = cx
+        .credentials
+        .get(&target.credential_ref)
+        .ok_or_else(|| "Credential not found or not accessible".to_string())?;
+    let winrm = winrm_target(target, cred, timeout)?;
+    let session = tokio::select! {
+        r = WinrmSession::connect(&winrm) => r.map_err(|e| format!(
+            "WinRM connection to {} failed ({}): {}", winrm.endpoint(), e.kind.as_str(), e.message))?,
+        () = cx.stopper.token.cancelled() => return Err("canceled".into()),
+    };
+    let session = Arc::new(session);
+    cx.sessions.put_winrm(target.id, session.clone());
+    Ok(session)
+}
+
+fn failure(kind: WinrmErrorKind, message: String, timeout: Duration) -> String {
+    match kind {
+        WinrmErrorKind::Timeout => format!("timed out after {} s", timeout.as_secs()),
+        WinrmErrorKind::Canceled => "canceled".to_string(),
+        _ => format!("WinRM execution failed: {message}"),
+    }
+}
+
+pub(crate) async fn exec(
+    cx: &Arc<RunCx>,
+    target: &Target,
+    shell: Shell,
+    script: &str,
+    timeout: Duration,
+    out: &mut Output,
+) -> Result<Outcome, String> {
+    let started = Instant::now();
+    let session = session(cx, target, timeout).await?;
+    let command = match shell {
+        Shell::Powershell => Command::PowerShell(script.to_string()),
+        Shell::Cmd => Command::Cmd(script.to_string()),
+    };
+    let (tx, mut rx) = mpsc::channel::<OutputChunk>(64);
+    let options = ExecOptions::new(timeout.saturating_sub(started.elapsed()), &cx.stopper.token);
+    let run = session.exec_streaming(&command, options, tx);
+    let forward = async {
+        while let Some(chunk) = rx.recv().await {
+            let stream = match chunk.stream {
+                opsconductor_winrm::Stream::Stdout => Stream::Stdout,
+                opsconductor_winrm::Stream::Stderr => Stream::Stderr,
+            };
+            if let Err(e) = out.push(stream, &chunk.data).await {
+                tracing::warn!(error = %e, "cannot store output");
+            }
+        }
+    };
+    let (result, ()) = tokio::join!(run, forward);
+    let metrics = json!({
+        "target": target.hostname,
+        "shell": shell.as_str(),
+        "transport": session.transport(),
+        "duration_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    });
+    Ok(match result {
+        Ok(status) => {
+            let exit_code = status.exit_code.map(i64::from);
+            let error = match exit_code {
+                Some(0) => None,
+                Some(code) => Some(format!("exited with status {code}")),
+                None => Some("the server reported no exit status".into()),
+            };
+            Outcome {
+                ok: error.is_none(),
+                exit_code,
+                error,
+                metrics,
+            }
+        }
+        Err(e) => {
+            if matches!(e.kind, WinrmErrorKind::Protocol) {
+                cx.sessions.forget_winrm(target.id);
+            }
+            Outcome {
+                ok: false,
+                exit_code: None,
+                error: Some(failure(e.kind, e.message, timeout)),
+                metrics,
+            }
+        }
+    })
+}
+
+pub(crate) async fn copy(
+    cx: &Arc<RunCx>,
+    target: &Target,
+    content_b64: &str,
+    dest: &str,
+    overwrite: bool,
+    timeout: Duration,
+    out: &mut Output,
+) -> Result<Outcome, String> {
+    let started = Instant::now();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(content_b64)
+        .map_err(|e| format!("contentB64 is not valid base64: {e}"))?;
+    let session = session(cx, target, timeout).await?;
+    let remaining = timeout.saturating_sub(started.elapsed());
+    match session
+        .copy(dest, &bytes, overwrite, remaining, &cx.stopper.token)
+        .await
+    {
+        Ok(done) => {
+            out.system(&format!(
+                "wrote {} bytes to {dest} (sha256 {})",
+                done.bytes, done.sha256
+            ))
+            .await
+            .map_err(|e| e.to_string())?;
+            Ok(Outcome {
+                ok: true,
+                exit_code: Some(0),
+                error: None,
+                metrics: json!({"target": target.hostname, "dest_path": dest, "content_size": done.bytes, "sha256": done.sha256}),
+            })
+        }
+        Err(e) => Ok(Outcome {
+            ok: false,
+            exit_code: None,
+            error: Some(match e.kind {
+                WinrmErrorKind::Timeout => format!("timed out after {} s", timeout.as_secs()),
+                WinrmErrorKind::Canceled => "canceled".to_string(),
+                _ => format!("WinRM copy failed: {}", e.message),
+            }),
+            metrics: json!({"target": target.hostname, "dest_path": dest}),
+        }),
+    }
+}
