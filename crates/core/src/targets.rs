@@ -70,19 +70,44 @@ pub struct Target {
     pub host_key_pinned_at: Option<UtcTime>,
     pub created_at: UtcTime,
     pub updated_at: UtcTime,
+    /// Settings that weaken security, said plainly (e.g. certificate validation turned off).
+    pub warnings: Vec<String>,
+}
+
+/// What in a target's settings an operator should know is insecure.
+fn warnings(protocol: &str, metadata: &Value) -> Vec<String> {
+    let off = |key: &str| metadata.get(key).and_then(Value::as_bool) == Some(false);
+    let mut warnings = Vec::new();
+    if protocol == "winrm" && off("winrm_validate_cert") {
+        warnings.push(
+            "WinRM certificate validation is off (metadata.winrm_validate_cert = false): \
+             the connection is open to impersonation"
+                .to_string(),
+        );
+    }
+    if protocol == "http" && off("http_validate_cert") {
+        warnings.push(
+            "HTTPS certificate validation is off (metadata.http_validate_cert = false): \
+             the connection is open to impersonation"
+                .to_string(),
+        );
+    }
+    warnings
 }
 
 impl From<TargetRecord> for Target {
     fn from(r: TargetRecord) -> Self {
+        let metadata = serde_json::from_str(&r.metadata).unwrap_or(Value::Object(Map::new()));
         Target {
             id: r.id,
             name: r.name,
             hostname: r.hostname,
+            warnings: warnings(&r.protocol, &metadata),
             protocol: r.protocol,
             port: r.port,
             credential_ref: r.credential_ref,
             tags: serde_json::from_str(&r.tags).unwrap_or_default(),
-            metadata: serde_json::from_str(&r.metadata).unwrap_or(Value::Object(Map::new())),
+            metadata,
             depends_on: serde_json::from_str(&r.depends_on).unwrap_or_default(),
             host_key_fingerprint: r.host_key_fingerprint,
             host_key_algorithm: r.host_key_algorithm,

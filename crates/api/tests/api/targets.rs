@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use crate::common::*;
 
 both_backends!(
+    targets_say_when_certificate_validation_is_off,
     targets_get_per_protocol_port_defaults_and_the_contract_shape,
     target_inputs_are_validated_field_by_field,
     credential_references_must_exist,
@@ -579,4 +580,40 @@ async fn imports_may_exceed_the_general_body_limit_up_to_their_own(b: Backend) {
         json!({"detail": "Request body is too large"}),
         "JSON like every other error"
     );
+}
+
+async fn targets_say_when_certificate_validation_is_off(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let admin = app.admin_token().await;
+    let cred = credential(
+        &app,
+        &admin,
+        "w",
+        "winrm",
+        json!({"username": "a", "password": "p"}),
+    )
+    .await;
+    let strict = target(
+        &app,
+        &admin,
+        json!({"name": "strict", "hostname": "w1", "credential_ref": cred}),
+    )
+    .await;
+    assert_eq!(strict["warnings"], json!([]));
+    let lax = target(
+        &app,
+        &admin,
+        json!({"name": "lax", "hostname": "w2", "credential_ref": cred,
+               "metadata": {"winrm_use_https": true, "winrm_validate_cert": false}}),
+    )
+    .await;
+    let warnings = lax["warnings"].as_array().expect("warnings");
+    assert_eq!(warnings.len(), 1);
+    assert!(
+        warnings[0]
+            .as_str()
+            .is_some_and(|w| w.contains("winrm_validate_cert"))
+    );
+    let (_, listed) = json_of(app.get("/targets?q=lax", &admin).await).await;
+    assert_eq!(listed["targets"][0]["warnings"], lax["warnings"]);
 }
