@@ -100,6 +100,60 @@ try {
   check(true, "admin signs in and sees the dashboard with the executor status");
   await shot(page, "dashboard");
 
+  // A credential and a target made through the forms, then a real connection test.
+  await page.getByTestId("nav-credentials").click();
+  await page.getByTestId("credential-new").click();
+  await page.getByTestId("credential-name").fill("health-key");
+  await page.getByTestId("credential-type").click();
+  await page.getByRole("option", { name: "api_key", exact: true }).click();
+  await page.getByTestId("credential-description").fill("Bearer key for the health check");
+  // A required field left empty is caught before anything is sent.
+  await page.getByTestId("credential-submit").click();
+  await page.getByTestId("credential-dialog").getByText("Required").waitFor();
+  check(true, "the credential form asks for the api_key of an api_key credential");
+  await page.getByTestId("credential-field-api_key").fill("e2e-secret-key-123");
+  await page.getByTestId("credential-submit").click();
+  await page.getByTestId("credential-dialog").waitFor({ state: "detached" });
+  await page.getByTestId("credentials-table").getByText("health-key").waitFor();
+  check(true, "an api_key credential is created from the New credential form");
+  await shot(page, "credentials");
+
+  const port = new URL(base).port;
+  await page.getByTestId("nav-targets").click();
+  await page.getByTestId("target-new").click();
+  await page.getByTestId("target-name").fill("self-http");
+  await page.getByTestId("target-hostname").fill("127.0.0.1");
+  await page.getByTestId("target-protocol").click();
+  await page.getByRole("option", { name: "http", exact: true }).click();
+  await page.getByTestId("target-port").fill(port);
+  await page.getByTestId("target-credential").click();
+  await page.getByRole("option", { name: /^health-key/ }).click();
+  await page.getByTestId("target-tags").fill("env:e2e");
+  await page.getByTestId("target-tags").press("Enter");
+  await page.getByTestId("target-metadata").fill("[1, 2]");
+  await page.getByTestId("target-submit").click();
+  await page.getByTestId("target-dialog").getByText("Metadata must be a JSON object").waitFor();
+  check(true, "the target form refuses metadata that is not a JSON object");
+  await page.getByTestId("target-metadata").fill('{"http_scheme":"http","http_path":"/health"}');
+  // The server's 422 lands on the field it names.
+  await page.getByTestId("target-name").fill("tag:self");
+  await page.getByTestId("target-submit").click();
+  await page.getByTestId("target-dialog").getByText(/reserved for tag selectors/).waitFor();
+  check(true, "a server validation error is shown on the target's name field");
+  await page.getByTestId("target-name").fill("self-http");
+  await page.getByTestId("target-submit").click();
+  await page.getByTestId("target-dialog").waitFor({ state: "detached" });
+  const targetRow = page.getByTestId("targets-table").getByRole("row").filter({ hasText: "self-http" });
+  await targetRow.waitFor();
+  check((await targetRow.getByText(`127.0.0.1:${port}`).count()) === 1, "the http target is listed with its address");
+  check((await targetRow.getByText("env:e2e").count()) === 1, "the target shows its tag");
+  await targetRow.getByRole("button", { name: "Test" }).click();
+  const testResult = targetRow.locator('[data-testid^="target-test-result-"]');
+  await testResult.waitFor();
+  check((await testResult.getAttribute("data-success")) === "true", "the Test button connects to the http target");
+  check(/\d+ ms/.test(await testResult.innerText()), "the test result shows its duration");
+  await shot(page, "targets");
+
   // Run the job from the jobs page and watch it to success.
   await page.getByTestId("nav-jobs").click();
   await page.getByTestId(`job-run-${job.id}`).click();
@@ -140,6 +194,13 @@ try {
   await page.getByTestId("nav-jobs").click();
   await page.getByTestId("jobs-table").waitFor();
   check((await page.getByTestId(`job-run-${job.id}`).count()) === 0, "a viewer cannot start runs");
+  await page.getByTestId("nav-targets").click();
+  await page.getByTestId("targets-table").waitFor();
+  check((await page.getByTestId("target-new").count()) === 0, "a viewer cannot create targets");
+  await page.getByTestId("nav-credentials").click();
+  await page.getByTestId("credentials-table").waitFor();
+  check((await page.getByTestId("credential-new").count()) === 0, "a viewer cannot create credentials");
+  check((await page.locator('[data-testid^="credential-rotate-"]').count()) === 0, "a viewer cannot rotate credentials");
 
   // Phone width: the navigation collapses behind the burger.
   await page.setViewportSize({ width: 390, height: 800 });

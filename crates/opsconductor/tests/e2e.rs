@@ -87,7 +87,15 @@ fn the_web_ui_works_end_to_end_in_headless_chromium() {
         output.status.success(),
         "browser test failed:\n{stdout}\n{stderr}"
     );
-    for page in ["dashboard", "run", "runs", "audit", "runs-phone"] {
+    for page in [
+        "dashboard",
+        "credentials",
+        "targets",
+        "run",
+        "runs",
+        "audit",
+        "runs-phone",
+    ] {
         assert!(
             screenshots.join(format!("{page}.png")).exists(),
             "screenshot {page}.png"

@@ -170,6 +170,19 @@ export interface Target {
   host_key_pinned_at?: string | null;
   created_at: string;
   updated_at?: string | null;
+  /** Settings that weaken security (e.g. certificate validation turned off). */
+  warnings?: string[];
+}
+
+/** Body of `POST /targets`. */
+export interface TargetInput {
+  name: string;
+  hostname: string;
+  protocol: Protocol;
+  port?: number;
+  credential_ref: number;
+  tags: string[];
+  metadata: Record<string, unknown>;
 }
 
 export interface TargetList {
@@ -190,6 +203,7 @@ export interface Credential {
   credential_type: string;
   created_at: string;
   updated_at: string | null;
+  rotated_at?: string | null;
 }
 
 export interface CredentialList {

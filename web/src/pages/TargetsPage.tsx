@@ -2,6 +2,7 @@ import { Badge, Button, Card, Group, Select, Stack, Table, Text, TextInput, Tool
 import { useDebouncedValue } from "@mantine/hooks";
 import { notifications } from "@mantine/notifications";
 import { useMutation } from "@tanstack/react-query";
+import { NewTargetDialog } from "../features/targets/NewTargetDialog";
 import { useState } from "react";
 import { api } from "../api/client";
 import { errorMessage } from "../api/errors";
@@ -14,6 +15,15 @@ import { Empty, ErrorState, Loading } from "../components/QueryState";
 
 const PAGE_SIZE = 50;
 
+/** "message (123 ms, error: refused)" from a test result's details. */
+function describeTest(res: TargetTestResult): string {
+  const details = res.details ?? {};
+  const parts: string[] = [];
+  if (typeof details.duration_ms === "number") parts.push(`${Math.round(details.duration_ms)} ms`);
+  if (typeof details.error === "string" && details.error) parts.push(`error: ${details.error}`);
+  return parts.length > 0 ? `${res.message} (${parts.join(", ")})` : res.message;
+}
+
 function TestButton({ target }: { target: Target }) {
   const test = useMutation({
     mutationFn: () => api<TargetTestResult>(`/targets/${target.id}/test`, { method: "POST" }),
@@ -21,14 +31,42 @@ function TestButton({ target }: { target: Target }) {
       notifications.show({
         color: res.success ? "green" : "red",
         title: `${target.name}: ${res.success ? "connected" : "connection failed"}`,
-        message: res.message,
+        message: describeTest(res),
       }),
     onError: (err) => notifications.show({ color: "red", title: `${target.name}: test failed`, message: errorMessage(err) }),
   });
+  const result = test.isSuccess ? test.data : null;
   return (
-    <Button size="xs" variant="subtle" loading={test.isPending} onClick={() => test.mutate()} data-testid={`target-test-${target.id}`}>
-      Test
-    </Button>
+    <Group gap={6} wrap="nowrap">
+      <Button size="xs" variant="subtle" loading={test.isPending} onClick={() => test.mutate()} data-testid={`target-test-${target.id}`}>
+        Test
+      </Button>
+      {result !== null && (
+        <Tooltip label={describeTest(result)} multiline maw={420}>
+          <Badge
+            size="sm"
+            variant="light"
+            color={result.success ? "green" : "red"}
+            data-testid={`target-test-result-${target.id}`}
+            data-success={String(result.success)}
+            tt="none"
+          >
+            {describeTest(result)}
+          </Badge>
+        </Tooltip>
+      )}
+    </Group>
+  );
+}
+
+function Warnings({ warnings }: { warnings: string[] }) {
+  if (warnings.length === 0) return null;
+  return (
+    <Tooltip label={warnings.join("\n")} multiline maw={420} style={{ whiteSpace: "pre-line" }}>
+      <Badge variant="light" size="sm" color="orange" tt="none" data-testid="target-warnings">
+        {warnings.length === 1 ? "1 warning" : `${warnings.length} warnings`}
+      </Badge>
+    </Tooltip>
   );
 }
 
@@ -37,6 +75,7 @@ export default function TargetsPage() {
   const [tags, setTags] = useState("");
   const [protocol, setProtocol] = useState<string | null>(null);
   const [page, setPage] = useState(1);
+  const [creating, setCreating] = useState(false);
   const [debouncedQ] = useDebouncedValue(q, 300);
   const [debouncedTags] = useDebouncedValue(tags, 300);
   const { canOperate } = usePermissions();
@@ -50,7 +89,18 @@ export default function TargetsPage() {
 
   return (
     <Stack gap="md">
-      <PageHeader title="Targets" description="The servers and endpoints jobs run against." />
+      <PageHeader
+        title="Targets"
+        description="The servers and endpoints jobs run against."
+        actions={
+          canOperate && (
+            <Button onClick={() => setCreating(true)} data-testid="target-new">
+              New target
+            </Button>
+          )
+        }
+      />
+      {creating && <NewTargetDialog onClose={() => setCreating(false)} />}
       <Card withBorder padding="md">
         <Group mb="sm" gap="sm" align="flex-end">
           <TextInput label="Search" placeholder="Name or host name" value={q} onChange={(e) => { setQ(e.currentTarget.value); setPage(1); }} w={240} data-testid="targets-search" />
@@ -110,6 +160,7 @@ export default function TargetsPage() {
                               </Badge>
                             </Tooltip>
                           )}
+                          <Warnings warnings={t.warnings ?? []} />
                         </Group>
                       </Table.Td>
                       <Table.Td>{t.credential_ref === null ? "—" : (credentialName.get(t.credential_ref) ?? `#${t.credential_ref}`)}</Table.Td>
