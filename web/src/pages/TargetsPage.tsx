@@ -1,14 +1,15 @@
-import { Badge, Button, Card, Group, Select, Stack, Table, Text, TextInput, Tooltip } from "@mantine/core";
+import { Alert, Badge, Button, Card, Code, Group, Modal, Select, Stack, Table, Text, TextInput, Tooltip } from "@mantine/core";
 import { useDebouncedValue } from "@mantine/hooks";
 import { notifications } from "@mantine/notifications";
-import { useMutation } from "@tanstack/react-query";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { NewTargetDialog } from "../features/targets/NewTargetDialog";
 import { useState } from "react";
 import { api } from "../api/client";
 import { errorMessage } from "../api/errors";
-import { useCredentials, useTargets } from "../api/queries";
-import type { Target, TargetTestResult } from "../api/types";
+import { keys, useCredentials, useTargets } from "../api/queries";
+import type { Message, Target, TargetTestResult } from "../api/types";
 import { usePermissions } from "../auth/useSession";
+import { formatRelative, formatTime } from "../components/format";
 import { Pager } from "../components/Pager";
 import { PageHeader } from "../components/PageHeader";
 import { Empty, ErrorState, Loading } from "../components/QueryState";
@@ -59,6 +60,95 @@ function TestButton({ target }: { target: Target }) {
   );
 }
 
+/** An SSH target's pinned host key (fingerprint and when it was pinned), or that none is pinned yet. */
+function HostKeyStatus({ target }: { target: Target }) {
+  if (target.protocol !== "ssh") {
+    return (
+      <Text size="sm" c="dimmed">
+        —
+      </Text>
+    );
+  }
+  const fp = target.host_key_fingerprint;
+  if (!fp) {
+    return (
+      <Tooltip label="The key the server presents on the next successful connection is pinned" multiline maw={320}>
+        <Text size="sm" c="dimmed" data-testid={`target-host-key-${target.id}`} data-pinned="false">
+          not pinned yet
+        </Text>
+      </Tooltip>
+    );
+  }
+  const label = `${target.host_key_algorithm ?? ""} ${fp}`.trim();
+  return (
+    <Stack gap={0} data-testid={`target-host-key-${target.id}`} data-pinned="true" maw={260}>
+      <Tooltip label={label} multiline maw={480}>
+        <Text size="xs" ff="monospace" truncate="end">
+          {fp}
+        </Text>
+      </Tooltip>
+      <Text size="xs" c="dimmed" title={formatTime(target.host_key_pinned_at)}>
+        pinned {formatRelative(target.host_key_pinned_at)}
+      </Text>
+    </Stack>
+  );
+}
+
+/** Confirms forgetting an SSH target's pinned host key, then shows the server's answer. Mount only while open. */
+function ResetHostKeyDialog({ target, onClose }: { target: Target; onClose: () => void }) {
+  const queryClient = useQueryClient();
+  const reset = useMutation({
+    mutationFn: () => api<Message>(`/targets/${target.id}/host-key/reset`, { method: "POST" }),
+    onSuccess: (res) => {
+      void queryClient.invalidateQueries({ queryKey: keys.targets() });
+      notifications.show({ color: "green", title: `${target.name}: host key reset`, message: res.message });
+    },
+  });
+  return (
+    <Modal opened onClose={onClose} title={`Reset the host key of ${target.name}?`} centered data-testid="host-key-reset-dialog">
+      <Stack>
+        {reset.isSuccess ? (
+          <Alert color="green" data-testid="host-key-reset-result">
+            {reset.data.message}
+          </Alert>
+        ) : (
+          <>
+            {target.host_key_fingerprint ? (
+              <Text size="sm">
+                The pinned key <Code>{target.host_key_fingerprint}</Code> is forgotten, and the next connection pins whatever key the
+                server presents. Do this only if you know why the key changed (e.g. the host was reinstalled).
+              </Text>
+            ) : (
+              <Text size="sm">No host key is pinned for this target as far as this page knows; resetting changes nothing then.</Text>
+            )}
+            {reset.error && (
+              <Alert color="red" data-testid="host-key-reset-error">
+                {errorMessage(reset.error)}
+              </Alert>
+            )}
+          </>
+        )}
+        <Group justify="flex-end">
+          {reset.isSuccess ? (
+            <Button onClick={onClose} data-testid="host-key-reset-close">
+              Close
+            </Button>
+          ) : (
+            <>
+              <Button variant="default" onClick={onClose}>
+                Cancel
+              </Button>
+              <Button color="orange" loading={reset.isPending} onClick={() => reset.mutate()} data-testid="host-key-reset-confirm">
+                Reset host key
+              </Button>
+            </>
+          )}
+        </Group>
+      </Stack>
+    </Modal>
+  );
+}
+
 function Warnings({ warnings }: { warnings: string[] }) {
   if (warnings.length === 0) return null;
   return (
@@ -76,6 +166,7 @@ export default function TargetsPage() {
   const [protocol, setProtocol] = useState<string | null>(null);
   const [page, setPage] = useState(1);
   const [creating, setCreating] = useState(false);
+  const [resettingKey, setResettingKey] = useState<Target | null>(null);
   const [debouncedQ] = useDebouncedValue(q, 300);
   const [debouncedTags] = useDebouncedValue(tags, 300);
   const { canOperate } = usePermissions();
@@ -101,6 +192,7 @@ export default function TargetsPage() {
         }
       />
       {creating && <NewTargetDialog onClose={() => setCreating(false)} />}
+      {resettingKey && <ResetHostKeyDialog target={resettingKey} onClose={() => setResettingKey(null)} />}
       <Card withBorder padding="md">
         <Group mb="sm" gap="sm" align="flex-end">
           <TextInput label="Search" placeholder="Name or host name" value={q} onChange={(e) => { setQ(e.currentTarget.value); setPage(1); }} w={240} data-testid="targets-search" />
@@ -123,7 +215,7 @@ export default function TargetsPage() {
           <Empty>{q || tags || protocol ? "No target matches these filters." : "No targets yet."}</Empty>
         ) : (
           <>
-            <Table.ScrollContainer minWidth={760}>
+            <Table.ScrollContainer minWidth={900}>
               <Table highlightOnHover data-testid="targets-table">
                 <Table.Thead>
                   <Table.Tr>
@@ -131,6 +223,7 @@ export default function TargetsPage() {
                     <Table.Th>Address</Table.Th>
                     <Table.Th>Protocol</Table.Th>
                     <Table.Th>Credential</Table.Th>
+                    <Table.Th>Host key</Table.Th>
                     <Table.Th>Tags</Table.Th>
                     {canOperate && <Table.Th />}
                   </Table.Tr>
@@ -153,17 +246,13 @@ export default function TargetsPage() {
                           <Badge variant="light" size="sm">
                             {t.protocol}
                           </Badge>
-                          {t.host_key_fingerprint && (
-                            <Tooltip label={`Host key pinned: ${t.host_key_algorithm ?? ""} ${t.host_key_fingerprint}`}>
-                              <Badge variant="outline" size="sm" color="gray">
-                                key pinned
-                              </Badge>
-                            </Tooltip>
-                          )}
                           <Warnings warnings={t.warnings ?? []} />
                         </Group>
                       </Table.Td>
                       <Table.Td>{t.credential_ref === null ? "—" : (credentialName.get(t.credential_ref) ?? `#${t.credential_ref}`)}</Table.Td>
+                      <Table.Td>
+                        <HostKeyStatus target={t} />
+                      </Table.Td>
                       <Table.Td>
                         <Group gap={4}>
                           {t.tags.map((tag) => (
@@ -175,7 +264,14 @@ export default function TargetsPage() {
                       </Table.Td>
                       {canOperate && (
                         <Table.Td>
-                          <TestButton target={t} />
+                          <Group gap={4} justify="flex-end" wrap="nowrap">
+                            <TestButton target={t} />
+                            {t.protocol === "ssh" && (
+                              <Button size="xs" variant="subtle" color="orange" onClick={() => setResettingKey(t)} data-testid={`target-host-key-reset-${t.id}`}>
+                                Reset host key
+                              </Button>
+                            )}
+                          </Group>
                         </Table.Td>
                       )}
                     </Table.Tr>
