@@ -4,9 +4,9 @@
 use std::time::{Duration, Instant};
 
 use opsconductor_connectors::http::{self, HttpRequest};
-use opsconductor_connectors::ssh::{self, SshAuth, SshTarget};
+use opsconductor_connectors::ssh;
 use opsconductor_core::auth::Caller;
-use opsconductor_core::credentials::{self, CredentialType, Resolved};
+use opsconductor_core::credentials::{self, Resolved};
 use opsconductor_core::targets::{self, Protocol, Target};
 use opsconductor_core::{Core, Error, Result};
 use serde::Serialize;
@@ -116,42 +116,11 @@ async fn test_ssh(core: &Core, caller: &Caller, target: &Target) -> Result<TestO
         Err(Error::Conflict(msg)) => return Ok(failure(msg, "credential", base, started)),
         Err(e) => return Err(e),
     };
-    if !matches!(
-        cred.credential_type,
-        CredentialType::Ssh | CredentialType::SshKey
-    ) {
-        return Ok(failure(
-            format!(
-                "Credential '{}' is of type {}; an SSH target needs an ssh credential",
-                cred.name,
-                cred.credential_type.as_str()
-            ),
-            "credential",
-            base,
-            started,
-        ));
-    }
-    let username = cred.get("username").unwrap_or_default().to_string();
-    let auth = match (cred.get("private_key"), cred.get("password")) {
-        (Some(pem), _) => SshAuth::PrivateKey {
-            pem: pem.to_string(),
-            passphrase: cred.get("passphrase").map(str::to_string),
-        },
-        (None, Some(password)) => SshAuth::Password(password.to_string()),
-        (None, None) => {
-            return Ok(failure(
-                "The credential has no password or private key",
-                "credential",
-                base,
-                started,
-            ));
-        }
+    let ssh_target = match opsconductor_engine::ssh_target(target, &cred, CONNECT_TIMEOUT) {
+        Ok(t) => t,
+        Err(msg) => return Ok(failure(msg, "credential", base, started)),
     };
-    let port = u16::try_from(target.port)
-        .map_err(|_| anyhow::anyhow!("target {} has port {}", target.id, target.port))?;
-    let mut ssh_target = SshTarget::new(target.hostname.clone(), port, username.clone(), auth);
-    ssh_target.pinned_fingerprint = target.host_key_fingerprint.clone();
-    ssh_target.connect_timeout = CONNECT_TIMEOUT;
+    let username = ssh_target.username.clone();
     let mut details = base;
     details["username"] = json!(username);
     match ssh::test_connection(&ssh_target).await {

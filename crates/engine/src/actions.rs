@@ -7,10 +7,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use opsconductor_connectors::http::{self, HttpRequest};
-use opsconductor_connectors::ssh::{
-    self, ExecOptions, OutputChunk, SshAuth, SshErrorKind, SshSession, SshTarget,
-};
-use opsconductor_core::credentials::{CredentialType, Resolved};
+use opsconductor_connectors::ssh::{self, ExecOptions, OutputChunk, SshErrorKind, SshSession};
 use opsconductor_core::jobs::definition::{CopyContent, Step, StepAction};
 use opsconductor_core::jobs::template::{self, RenderError};
 use opsconductor_core::store::runs::StepRecord;
@@ -20,11 +17,9 @@ use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
 use crate::output::{Output, Stream};
+use crate::reach;
 use crate::run::RunCx;
 use crate::winrm_steps;
-
-/// The longest an SSH connection may take to open, within the step's own timeout.
-const SSH_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// How one attempt of a step on one target went.
 #[derive(Debug, Clone)]
@@ -246,39 +241,6 @@ fn compose_command(command: &str, env: &[(String, String)], sudo: bool) -> Strin
     }
 }
 
-fn ssh_target(target: &Target, cred: &Resolved, timeout: Duration) -> Result<SshTarget, String> {
-    if !matches!(
-        cred.credential_type,
-        CredentialType::Ssh | CredentialType::SshKey
-    ) {
-        return Err(format!(
-            "Credential '{}' is of type {}; an SSH target needs an ssh credential",
-            cred.name,
-            cred.credential_type.as_str()
-        ));
-    }
-    let username = cred.get("username").unwrap_or_default().to_string();
-    let auth = match (cred.get("private_key"), cred.get("password")) {
-        (Some(pem), _) => SshAuth::PrivateKey {
-            pem: pem.to_string(),
-            passphrase: cred.get("passphrase").map(str::to_string),
-        },
-        (None, Some(password)) => SshAuth::Password(password.to_string()),
-        (None, None) => {
-            return Err(format!(
-                "Credential '{}' has no password or private key",
-                cred.name
-            ));
-        }
-    };
-    let port = u16::try_from(target.port)
-        .map_err(|_| format!("target port {} is out of range", target.port))?;
-    let mut ssh_target = SshTarget::new(target.hostname.clone(), port, username, auth);
-    ssh_target.pinned_fingerprint = target.host_key_fingerprint.clone();
-    ssh_target.connect_timeout = timeout.min(SSH_CONNECT_TIMEOUT);
-    Ok(ssh_target)
-}
-
 /// The run's session to `target`, connecting (and pinning a first-seen host key) if needed.
 async fn session(
     cx: &Arc<RunCx>,
@@ -293,7 +255,7 @@ async fn session(
         .credentials
         .get(&target.credential_ref)
         .ok_or_else(|| "Credential not found or not accessible".to_string())?;
-    let ssh_target = ssh_target(target, cred, timeout)?;
+    let ssh_target = reach::ssh_target(target, cred, timeout)?;
     let session = tokio::select! {
         r = ssh::connect(&ssh_target) => r.map_err(|e| format!("SSH connection to {}:{} failed ({}): {}", target.hostname, target.port, e.kind.as_str(), e.message))?,
         () = cx.stopper.token.cancelled() => return Err("canceled".into()),

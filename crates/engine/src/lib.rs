@@ -4,11 +4,12 @@
 
 mod actions;
 mod output;
+mod reach;
 pub mod redact;
 mod run;
 mod winrm_steps;
 mod worker;
 
-pub use winrm_steps::winrm_target;
+pub use reach::{ssh_target, winrm_target};
 
 pub use worker::{EngineHandle, start};

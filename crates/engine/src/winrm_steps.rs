@@ -5,72 +5,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use opsconductor_core::credentials::{CredentialType, Resolved};
 use opsconductor_core::jobs::definition::Shell;
 use opsconductor_core::targets::Target;
-use opsconductor_winrm::{
-    Command, ExecOptions, OutputChunk, WinrmAuth, WinrmErrorKind, WinrmSession, WinrmTarget,
-};
-use serde_json::{Value, json};
+use opsconductor_winrm::{Command, ExecOptions, OutputChunk, WinrmErrorKind, WinrmSession};
+use serde_json::json;
 use tokio::sync::mpsc;
 
 use crate::actions::Outcome;
 use crate::output::{Output, Stream};
+use crate::reach;
 use crate::run::RunCx;
-
-/// The longest a WinRM connection (with its NTLM handshake) may take, within the step's timeout.
-const WINRM_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// Where and how to reach a WinRM target with its credential: HTTPS when the target's
-/// `metadata.winrm_use_https` says so (or the port is 5986), certificates validated unless
-/// `metadata.winrm_validate_cert` is false, an extra CA from `metadata.winrm_ca_pem`.
-pub fn winrm_target(
-    target: &Target,
-    cred: &Resolved,
-    timeout: Duration,
-) -> Result<WinrmTarget, String> {
-    let username = cred.get("username").unwrap_or_default().to_string();
-    let password = cred.get("password").unwrap_or_default().to_string();
-    let auth = match cred.credential_type {
-        CredentialType::Winrm | CredentialType::WinrmNtlm => WinrmAuth::Ntlm {
-            username,
-            domain: cred.get("domain").unwrap_or_default().to_string(),
-            password,
-        },
-        CredentialType::WinrmBasic => WinrmAuth::Basic { username, password },
-        CredentialType::WinrmKerberos => {
-            return Err(format!(
-                "Credential '{}' uses Kerberos, which the WinRM connector does not support yet; use an NTLM or Basic credential",
-                cred.name
-            ));
-        }
-        other => {
-            return Err(format!(
-                "Credential '{}' is of type {}; a WinRM target needs a winrm credential",
-                cred.name,
-                other.as_str()
-            ));
-        }
-    };
-    let meta = &target.metadata;
-    let port = u16::try_from(target.port)
-        .map_err(|_| format!("target port {} is out of range", target.port))?;
-    let https = meta
-        .get("winrm_use_https")
-        .and_then(Value::as_bool)
-        .unwrap_or(port == 5986);
-    let mut winrm = WinrmTarget::new(target.hostname.clone(), port, https, auth);
-    winrm.validate_certs = meta
-        .get("winrm_validate_cert")
-        .and_then(Value::as_bool)
-        .unwrap_or(true);
-    winrm.ca_pem = meta
-        .get("winrm_ca_pem")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    winrm.connect_timeout = timeout.min(WINRM_CONNECT_TIMEOUT);
-    Ok(winrm)
-}
 
 async fn session(
     cx: &Arc<RunCx>,
@@ -84,7 +28,7 @@ async fn session(
         .credentials
         .get(&target.credential_ref)
         .ok_or_else(|| "Credential not found or not accessible".to_string())?;
-    let winrm = winrm_target(target, cred, timeout)?;
+    let winrm = reach::winrm_target(target, cred, timeout)?;
     let session = tokio::select! {
         r = WinrmSession::connect(&winrm) => r.map_err(|e| format!(
             "WinRM connection to {} failed ({}): {}", winrm.endpoint(), e.kind.as_str(), e.message))?,
