@@ -300,17 +300,13 @@ async fn ssh_exec(
         stdin: None,
     };
     let exec = session.exec_streaming(command, options, tx);
-    let forward = async {
-        while let Some(chunk) = rx.recv().await {
-            let stream = match chunk.stream {
-                ssh::Stream::Stdout => Stream::Stdout,
-                ssh::Stream::Stderr => Stream::Stderr,
-            };
-            if let Err(e) = out.push(stream, &chunk.data).await {
-                tracing::warn!(error = %e, "cannot store output");
-            }
-        }
-    };
+    let forward = forward(&mut rx, out, |chunk| {
+        let stream = match chunk.stream {
+            ssh::Stream::Stdout => Stream::Stdout,
+            ssh::Stream::Stderr => Stream::Stderr,
+        };
+        (stream, chunk.data)
+    });
     let (result, ()) = tokio::join!(exec, forward);
     let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let metrics = json!({"target": target.hostname, "duration_ms": duration_ms});
@@ -373,20 +369,7 @@ async fn ssh_copy(
         .copy(dest, &bytes, mode, overwrite, remaining, &cx.stopper.token)
         .await
     {
-        Ok(done) => {
-            out.system(&format!(
-                "wrote {} bytes to {dest} (sha256 {})",
-                done.bytes, done.sha256
-            ))
-            .await
-            .map_err(|e| e.to_string())?;
-            Ok(Outcome {
-                ok: true,
-                exit_code: Some(0),
-                error: None,
-                metrics: json!({"target": target.hostname, "dest_path": dest, "content_size": done.bytes, "sha256": done.sha256}),
-            })
-        }
+        Ok(done) => copied(target, dest, done.bytes, &done.sha256, out).await,
         Err(e) => Ok(Outcome {
             ok: false,
             exit_code: None,
@@ -484,4 +467,37 @@ fn target_base(target: &Target) -> String {
         .and_then(Value::as_str)
         .unwrap_or(if target.port == 80 { "http" } else { "https" });
     format!("{scheme}://{}:{}", target.hostname, target.port)
+}
+
+/// Streams a connector's output chunks into the step's output until the connector is done.
+pub(crate) async fn forward<C>(
+    rx: &mut mpsc::Receiver<C>,
+    out: &mut Output,
+    split: impl Fn(C) -> (Stream, Vec<u8>),
+) {
+    while let Some(chunk) = rx.recv().await {
+        let (stream, data) = split(chunk);
+        if let Err(e) = out.push(stream, &data).await {
+            tracing::warn!(error = %e, "cannot store output");
+        }
+    }
+}
+
+/// The outcome of a verified file copy (SSH or WinRM), with its engine line.
+pub(crate) async fn copied(
+    target: &Target,
+    dest: &str,
+    bytes: u64,
+    sha256: &str,
+    out: &mut Output,
+) -> Result<Outcome, String> {
+    out.system(&format!("wrote {bytes} bytes to {dest} (sha256 {sha256})"))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Outcome {
+        ok: true,
+        exit_code: Some(0),
+        error: None,
+        metrics: json!({"target": target.hostname, "dest_path": dest, "content_size": bytes, "sha256": sha256}),
+    })
 }

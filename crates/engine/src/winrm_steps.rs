@@ -11,7 +11,7 @@ use opsconductor_winrm::{Command, ExecOptions, OutputChunk, WinrmErrorKind, Winr
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use crate::actions::Outcome;
+use crate::actions::{self, Outcome};
 use crate::output::{Output, Stream};
 use crate::reach;
 use crate::run::RunCx;
@@ -64,17 +64,13 @@ pub(crate) async fn exec(
     let (tx, mut rx) = mpsc::channel::<OutputChunk>(64);
     let options = ExecOptions::new(timeout.saturating_sub(started.elapsed()), &cx.stopper.token);
     let run = session.exec_streaming(&command, options, tx);
-    let forward = async {
-        while let Some(chunk) = rx.recv().await {
-            let stream = match chunk.stream {
-                opsconductor_winrm::Stream::Stdout => Stream::Stdout,
-                opsconductor_winrm::Stream::Stderr => Stream::Stderr,
-            };
-            if let Err(e) = out.push(stream, &chunk.data).await {
-                tracing::warn!(error = %e, "cannot store output");
-            }
-        }
-    };
+    let forward = actions::forward(&mut rx, out, |chunk| {
+        let stream = match chunk.stream {
+            opsconductor_winrm::Stream::Stdout => Stream::Stdout,
+            opsconductor_winrm::Stream::Stderr => Stream::Stderr,
+        };
+        (stream, chunk.data)
+    });
     let (result, ()) = tokio::join!(run, forward);
     let metrics = json!({
         "target": target.hostname,
@@ -130,20 +126,7 @@ pub(crate) async fn copy(
         .copy(dest, &bytes, overwrite, remaining, &cx.stopper.token)
         .await
     {
-        Ok(done) => {
-            out.system(&format!(
-                "wrote {} bytes to {dest} (sha256 {})",
-                done.bytes, done.sha256
-            ))
-            .await
-            .map_err(|e| e.to_string())?;
-            Ok(Outcome {
-                ok: true,
-                exit_code: Some(0),
-                error: None,
-                metrics: json!({"target": target.hostname, "dest_path": dest, "content_size": done.bytes, "sha256": done.sha256}),
-            })
-        }
+        Ok(done) => actions::copied(target, dest, done.bytes, &done.sha256, out).await,
         Err(e) => Ok(Outcome {
             ok: false,
             exit_code: None,
