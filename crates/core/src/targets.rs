@@ -265,6 +265,16 @@ fn validate(
             ));
         }
     }
+    if metadata
+        .get("winrm_remote_os")
+        .is_some_and(|v| !matches!(v.as_str(), Some("windows" | "posix")))
+    {
+        errors.push(loc.err(
+            "metadata",
+            "enum",
+            "metadata.winrm_remote_os must be \"windows\" or \"posix\"",
+        ));
+    }
     let port = match (input.port, base) {
         (Some(p), _) => p,
         // Changing the protocol without a port moves to that protocol's default port.

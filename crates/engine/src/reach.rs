@@ -7,7 +7,7 @@ use std::time::Duration;
 use opsconductor_connectors::ssh::{SshAuth, SshTarget};
 use opsconductor_core::credentials::{CredentialType, Resolved};
 use opsconductor_core::targets::Target;
-use opsconductor_winrm::{WinrmAuth, WinrmTarget};
+use opsconductor_winrm::{RemoteFlavor, WinrmAuth, WinrmTarget};
 use serde_json::Value;
 
 /// The longest an SSH connection may take to open, within the caller's own timeout.
@@ -56,7 +56,9 @@ pub fn ssh_target(
 
 /// Where and how to reach a WinRM target with its credential: HTTPS when the target's
 /// `metadata.winrm_use_https` says so (or the port is 5986), certificates validated unless
-/// `metadata.winrm_validate_cert` is false, an extra CA from `metadata.winrm_ca_pem`.
+/// `metadata.winrm_validate_cert` is false, an extra CA from `metadata.winrm_ca_pem`, and
+/// `metadata.winrm_remote_os: "posix"` for WS-Man servers whose shell is `/bin/sh` (the test
+/// server): only `winrm.copy` differs, its receiving program being a POSIX script.
 pub fn winrm_target(
     target: &Target,
     cred: &Resolved,
@@ -101,6 +103,9 @@ pub fn winrm_target(
         .get("winrm_ca_pem")
         .and_then(Value::as_str)
         .map(str::to_string);
+    if meta.get("winrm_remote_os").and_then(Value::as_str) == Some("posix") {
+        winrm.remote_flavor = RemoteFlavor::PosixStandIn;
+    }
     winrm.connect_timeout = timeout.min(WINRM_CONNECT_TIMEOUT);
     Ok(winrm)
 }
