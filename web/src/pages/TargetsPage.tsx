@@ -2,6 +2,7 @@ import { Alert, Badge, Button, Card, Code, Group, Modal, Select, Stack, Table, T
 import { useDebouncedValue } from "@mantine/hooks";
 import { notifications } from "@mantine/notifications";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { ImportTargetsDialog } from "../features/targets/ImportTargetsDialog";
 import { NewTargetDialog } from "../features/targets/NewTargetDialog";
 import { useState } from "react";
 import { api } from "../api/client";
@@ -166,6 +167,7 @@ export default function TargetsPage() {
   const [protocol, setProtocol] = useState<string | null>(null);
   const [page, setPage] = useState(1);
   const [creating, setCreating] = useState(false);
+  const [importing, setImporting] = useState(false);
   const [resettingKey, setResettingKey] = useState<Target | null>(null);
   const [debouncedQ] = useDebouncedValue(q, 300);
   const [debouncedTags] = useDebouncedValue(tags, 300);
@@ -185,13 +187,19 @@ export default function TargetsPage() {
         description="The servers and endpoints jobs run against."
         actions={
           canOperate && (
-            <Button onClick={() => setCreating(true)} data-testid="target-new">
-              New target
-            </Button>
+            <Group gap="xs">
+              <Button variant="default" onClick={() => setImporting(true)} data-testid="targets-import">
+                Import
+              </Button>
+              <Button onClick={() => setCreating(true)} data-testid="target-new">
+                New target
+              </Button>
+            </Group>
           )
         }
       />
       {creating && <NewTargetDialog onClose={() => setCreating(false)} />}
+      {importing && <ImportTargetsDialog onClose={() => setImporting(false)} />}
       {resettingKey && <ResetHostKeyDialog target={resettingKey} onClose={() => setResettingKey(null)} />}
       <Card withBorder padding="md">
         <Group mb="sm" gap="sm" align="flex-end">
