@@ -1,9 +1,10 @@
 // The web UI end to end, in Debian's headless Chromium, against the real server that
 // crates/opsconductor/tests/e2e.rs started. Environment: E2E_BASE (server URL, plain HTTP),
-// E2E_ADMIN_PASSWORD, E2E_SCREENSHOTS (directory), E2E_CHROMIUM (browser binary).
+// E2E_ADMIN_PASSWORD, E2E_SCREENSHOTS (directory), E2E_CHROMIUM (browser binary), and the
+// test sshd: E2E_SSH_PORT, E2E_SSH_USER, E2E_SSH_KEY_FILE (the client's private key).
 // Exits non-zero on the first failed expectation, saying which.
 
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 
@@ -11,6 +12,9 @@ const base = required("E2E_BASE");
 const adminPassword = required("E2E_ADMIN_PASSWORD");
 const shots = process.env.E2E_SCREENSHOTS ?? "screenshots";
 const browserPath = process.env.E2E_CHROMIUM ?? "/usr/bin/chromium";
+const sshPort = required("E2E_SSH_PORT");
+const sshUser = required("E2E_SSH_USER");
+const sshKey = readFileSync(required("E2E_SSH_KEY_FILE"), "utf8");
 const TIMEOUT = 30_000;
 
 function required(name) {
@@ -152,6 +156,40 @@ try {
   await testResult.waitFor();
   check((await testResult.getAttribute("data-success")) === "true", "the Test button connects to the http target");
   check(/\d+ ms/.test(await testResult.innerText()), "the test result shows its duration");
+
+  // An SSH key credential and a target on the test sshd; the connection test pins its host key.
+  await page.getByTestId("nav-credentials").click();
+  await page.getByTestId("credential-new").click();
+  await page.getByTestId("credential-name").fill("sshd-key");
+  await page.getByTestId("credential-type").click();
+  await page.getByRole("option", { name: "ssh_key", exact: true }).click();
+  await page.getByTestId("credential-field-username").fill(sshUser);
+  await page.getByTestId("credential-field-private_key").fill(sshKey);
+  await page.getByTestId("credential-submit").click();
+  await page.getByTestId("credential-dialog").waitFor({ state: "detached" });
+  await page.getByTestId("credentials-table").getByText("sshd-key").waitFor();
+  check(true, "an ssh_key credential is created with its private key pasted into the form");
+
+  await page.getByTestId("nav-targets").click();
+  await page.getByTestId("target-new").click();
+  await page.getByTestId("target-name").fill("sshd-local");
+  await page.getByTestId("target-hostname").fill("127.0.0.1");
+  await page.getByTestId("target-protocol").click();
+  await page.getByRole("option", { name: "ssh", exact: true }).click();
+  await page.getByTestId("target-port").fill(sshPort);
+  await page.getByTestId("target-credential").click();
+  await page.getByRole("option", { name: /^sshd-key/ }).click();
+  await page.getByTestId("target-submit").click();
+  await page.getByTestId("target-dialog").waitFor({ state: "detached" });
+  const sshRow = page.getByTestId("targets-table").getByRole("row").filter({ hasText: "sshd-local" });
+  await sshRow.waitFor();
+  await sshRow.getByRole("button", { name: "Test" }).click();
+  const sshResult = sshRow.locator('[data-testid^="target-test-result-"]');
+  await sshResult.waitFor();
+  check((await sshResult.getAttribute("data-success")) === "true", "the Test button connects to the real sshd with the key");
+  check(/\d+ ms/.test(await sshResult.innerText()), "the SSH test result shows its duration");
+  await sshRow.locator('[data-testid^="target-host-key-"][data-pinned="true"]').waitFor();
+  check(true, "the target shows the host key pinned by the test");
   await shot(page, "targets");
 
   // Run the job from the jobs page and watch it to success.

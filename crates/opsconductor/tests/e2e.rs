@@ -2,7 +2,12 @@
 //! Debian's headless Chromium through it with playwright-core. Needs `web/dist` (`npm ci && npm
 //! run build` in `web/`), `e2e/node_modules` (`npm ci` in `e2e/`), Node.js and `/usr/bin/chromium`;
 //! `.ci/run` prepares all of them. Without them the test says so and passes, except under
-//! `CI=true`, where it fails.
+//! `CI=true`, where it fails. The SSH part talks to a real OpenSSH sshd started here (root and
+//! `openssh-server` needed, as for the engine's SSH tests).
+
+/// The real-sshd harness the connector and engine tests use.
+#[path = "../../connectors/tests/support/sshd.rs"]
+mod sshd;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -45,6 +50,9 @@ fn the_web_ui_works_end_to_end_in_headless_chromium() {
     }
     let dir = tempfile::tempdir().expect("tmp");
     let password = "admin-e2e-Pass-31";
+    let sshd = sshd::Sshd::start();
+    let key_file = dir.path().join("e2e-ssh-key");
+    std::fs::write(&key_file, &sshd.root_key().pem).expect("write the client key");
     let mut server = Command::new(BIN)
         .arg("serve")
         .env("OPSCONDUCTOR_DATA_DIR", dir.path())
@@ -76,6 +84,9 @@ fn the_web_ui_works_end_to_end_in_headless_chromium() {
         .env("E2E_ADMIN_PASSWORD", password)
         .env("E2E_SCREENSHOTS", &screenshots)
         .env("E2E_CHROMIUM", CHROMIUM)
+        .env("E2E_SSH_PORT", sshd.port.to_string())
+        .env("E2E_SSH_USER", "root")
+        .env("E2E_SSH_KEY_FILE", &key_file)
         .output()
         .expect("node runs");
     let _ = server.kill();

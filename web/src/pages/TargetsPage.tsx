@@ -27,14 +27,18 @@ function describeTest(res: TargetTestResult): string {
 }
 
 function TestButton({ target }: { target: Target }) {
+  const queryClient = useQueryClient();
   const test = useMutation({
     mutationFn: () => api<TargetTestResult>(`/targets/${target.id}/test`, { method: "POST" }),
-    onSuccess: (res) =>
+    onSuccess: (res) => {
       notifications.show({
         color: res.success ? "green" : "red",
         title: `${target.name}: ${res.success ? "connected" : "connection failed"}`,
         message: describeTest(res),
-      }),
+      });
+      // A first SSH connection pins the host key: show it.
+      void queryClient.invalidateQueries({ queryKey: keys.targets() });
+    },
     onError: (err) => notifications.show({ color: "red", title: `${target.name}: test failed`, message: errorMessage(err) }),
   });
   const result = test.isSuccess ? test.data : null;
