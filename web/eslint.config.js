@@ -29,4 +29,10 @@ export default tseslint.config(
       "@typescript-eslint/no-misused-promises": ["error", { checksVoidReturn: { attributes: false } }],
     },
   },
+  {
+    // Plain Node scripts (no type information): the recommended JS rules with Node's globals.
+    files: ["scripts/**/*.{js,mjs}", "*.config.js"],
+    extends: [js.configs.recommended],
+    languageOptions: { ecmaVersion: 2024, sourceType: "module", globals: globals.node },
+  },
 );
