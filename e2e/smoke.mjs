@@ -222,6 +222,8 @@ try {
   await page.getByTestId("user-menu").click();
   await page.getByTestId("logout").click();
   await page.getByTestId("login-form").waitFor();
+  const logouts = await api("GET", "/audit?action=auth.logout", admin);
+  check(logouts.entries.some((e) => e.actor === "admin" && e.status_code === 200), "signing out revokes the session on the server (audited)");
   await login(page, "watcher", viewerPassword);
   check((await page.getByTestId("nav-users").count()) === 0, "a viewer has no Users link");
   check((await page.getByTestId("nav-audit").count()) === 0, "a viewer has no Audit link");

@@ -77,6 +77,7 @@ fn describe(method: &Method, route: &str) -> (String, Option<String>) {
     match (method.as_str(), route) {
         ("POST", "/api/login" | "/auth/login") => named("auth.login", "session"),
         ("POST", "/api/refresh" | "/refresh" | "/auth/refresh") => named("auth.refresh", "session"),
+        ("POST", "/api/logout" | "/auth/logout") => named("auth.logout", "session"),
         ("POST", "/api/revoke-all" | "/revoke-all" | "/auth/revoke-all") => {
             named("auth.revoke_all", "session")
         }

@@ -27,7 +27,7 @@ impl Modify for BearerAuth {
     info(title = "OpsConductor API", description = "Operations automation: inventory, vault, jobs, runs."),
     modifiers(&BearerAuth),
     paths(
-        routes::auth::login, routes::auth::refresh, routes::auth::verify, routes::auth::revoke_all,
+        routes::auth::login, routes::auth::refresh, routes::auth::verify, routes::auth::revoke_all, routes::auth::logout,
         routes::auth::register,
         routes::users::list, routes::users::create, routes::users::get, routes::users::update,
         routes::users::delete, routes::users::assign_role,

@@ -64,6 +64,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/verify", get(auth::verify))
         .route("/verify", get(auth::verify))
         .route("/auth/verify", get(auth::verify))
+        .route("/api/logout", post(auth::logout))
+        .route("/auth/logout", post(auth::logout))
         .route("/api/revoke-all", post(auth::revoke_all))
         .route("/revoke-all", post(auth::revoke_all))
         .route("/auth/revoke-all", post(auth::revoke_all))

@@ -161,6 +161,23 @@ pub async fn authenticate(core: &Core, access_token: &str) -> Result<Caller> {
 }
 
 /// Invalidates every access and refresh token issued to the user so far.
+/// Signs one session out: every refresh token of the presented token's family stops working
+/// (the token itself may already be used). Returns the session's user (id, name) for the
+/// audit trail, or `None` for an unknown token; the caller answers the same either way.
+pub async fn logout(core: &Core, refresh_token: &str) -> Result<Option<(i64, String)>> {
+    let Some(record) =
+        token_store::find_by_hash(&core.db, &hash_refresh_token(refresh_token)).await?
+    else {
+        return Ok(None);
+    };
+    token_store::revoke_family(&core.db, &record.family_id).await?;
+    let name = user_store::get(&core.db, record.user_id)
+        .await?
+        .map(|u| u.username)
+        .unwrap_or_default();
+    Ok(Some((record.user_id, name)))
+}
+
 pub async fn revoke_all(core: &Core, user_id: i64) -> Result<()> {
     let bumped = user_store::bump_token_version(&core.db, user_id).await;
     core.sessions.invalidate(user_id);

@@ -306,15 +306,23 @@ class Session {
     return pair.user;
   }
 
-  /** Forgets the session in every tab of this browser (the server has no per-session revoke). */
+  /**
+   * Ends the session in every tab of this browser and on the server: `POST /api/logout` revokes
+   * the sign-in's refresh tokens (a spent one identifies it just as well). Best effort: the
+   * tabs forget the session even when the server cannot be reached.
+   */
   async logout(reason: string | null = null): Promise<void> {
-    await withRefreshLock(() => {
+    const token = await withRefreshLock(() => {
+      const stored = readStored()?.token ?? null;
       writeStored(null);
-      return Promise.resolve();
+      return Promise.resolve(stored);
     });
     this.knownRefresh = null;
     this.post({ type: "logout", reason });
     this.clearLocal(reason);
+    if (token !== null) {
+      await postJson("/api/logout", { refresh_token: token }).catch(() => undefined);
+    }
   }
 
   /** The role or name may change while signed in (`GET /api/verify` tells). */

@@ -104,6 +104,26 @@ pub async fn verify(AuthUser(caller): AuthUser) -> Json<VerifyResponse> {
     })
 }
 
+/// Sign out this session: its refresh token (used or not) and every token renewed from the same
+/// sign-in stop working. No bearer token is needed (an expired session can still sign out);
+/// an unknown token gets the same answer. Access tokens already issued expire on their own
+/// (`auth.access_token_ttl_secs`); `/api/revoke-all` ends those too.
+#[utoipa::path(post, path = "/api/logout", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, body = Message)))]
+pub async fn logout(
+    State(state): State<AppState>,
+    audit: AuditSlot,
+    Json(body): Json<RefreshRequest>,
+) -> ApiResult<Json<Message>> {
+    if let Some((user_id, username)) =
+        auth_service::logout(&state.core, &body.refresh_token).await?
+    {
+        audit.set_actor(user_id, &username);
+        audit.set_resource_id(user_id);
+    }
+    Ok(Json(Message::new("Signed out")))
+}
+
 /// Sign out everywhere: every token issued to the caller so far stops working.
 #[utoipa::path(post, path = "/api/revoke-all", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = Message), (status = 401, description = "Invalid token")))]

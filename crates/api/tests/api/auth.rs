@@ -16,6 +16,7 @@ both_backends!(
     refresh_returns_a_new_pair_and_each_refresh_token_works_once,
     refresh_token_reuse_revokes_the_family,
     refresh_bad_inputs_are_refused,
+    logout_ends_that_session_only_and_is_audited,
     verify_returns_the_user_with_the_current_role,
     bad_bearer_tokens_are_401_with_www_authenticate,
     expired_and_tampered_access_tokens_are_401,
@@ -253,6 +254,53 @@ async fn refresh_token_reuse_revokes_the_family(b: Backend) {
     // Another login (another family) is untouched.
     let other = other_session["refresh_token"].as_str().expect("refresh");
     assert_eq!(refresh(&app, other).await.0, StatusCode::OK);
+}
+
+async fn logout_ends_that_session_only_and_is_audited(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let first = app.login("admin", ADMIN_PASSWORD).await;
+    let other = app.login("admin", ADMIN_PASSWORD).await;
+    let r1 = first["refresh_token"].as_str().expect("refresh");
+    // Renew once, then sign out with the *spent* token: the renewed one dies with it.
+    let (_, renewed) = refresh(&app, r1).await;
+    let r2 = renewed["refresh_token"].as_str().expect("refresh");
+    let logout = |token: &str| {
+        app.call(
+            Method::POST,
+            "/api/logout",
+            None,
+            Some(json!({"refresh_token": token})),
+        )
+    };
+    let (status, body) = json_of(logout(r1).await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["message"], "Signed out");
+    assert_eq!(refresh(&app, r2).await.0, StatusCode::UNAUTHORIZED);
+    // An unknown token gets the same answer; a missing one is a 422 naming the field.
+    let (status, same) = json_of(logout("no-such-token").await).await;
+    assert_eq!((status, same), (StatusCode::OK, body));
+    let (status, bad) = json_of(
+        app.call(Method::POST, "/api/logout", None, Some(json!({})))
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    assert!(bad.to_string().contains("refresh_token"), "{bad}");
+    // The other sign-in is untouched, and the audit trail names who signed out.
+    let other_refresh = other["refresh_token"].as_str().expect("refresh");
+    let (status, still) = refresh(&app, other_refresh).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, audit) = json_of(
+        app.get("/audit?action=auth.logout", &token_of(&still))
+            .await,
+    )
+    .await;
+    let entries = audit["entries"].as_array().expect("entries");
+    // Three attempts are recorded (any outcome); only the real session names its user.
+    assert_eq!(entries.len(), 3, "{audit}");
+    let named: Vec<_> = entries.iter().filter(|e| e["actor"] == "admin").collect();
+    assert_eq!(named.len(), 1, "{audit}");
+    assert_eq!(named[0]["status_code"], 200);
 }
 
 async fn refresh_bad_inputs_are_refused(b: Backend) {
