@@ -18,6 +18,7 @@ import { NotFoundPage } from "./pages/NotFoundPage";
 const RunsPage = lazy(() => import("./pages/RunsPage"));
 const RunPage = lazy(() => import("./pages/RunPage"));
 const JobsPage = lazy(() => import("./pages/JobsPage"));
+const JobEditorPage = lazy(() => import("./pages/JobEditorPage"));
 const TargetsPage = lazy(() => import("./pages/TargetsPage"));
 const CredentialsPage = lazy(() => import("./pages/CredentialsPage"));
 const UsersPage = lazy(() => import("./pages/UsersPage"));
@@ -79,6 +80,8 @@ export function App() {
                 <Route path="runs" element={<RunsPage />} />
                 <Route path="runs/:id" element={<RunPage />} />
                 <Route path="jobs" element={<JobsPage />} />
+                <Route path="jobs/new" element={<JobEditorPage />} />
+                <Route path="jobs/:id" element={<JobEditorPage />} />
                 <Route path="targets" element={<TargetsPage />} />
                 <Route path="credentials" element={<CredentialsPage />} />
                 <Route

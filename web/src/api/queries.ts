@@ -9,6 +9,8 @@ import type {
   ExecutorStatus,
   Job,
   JobList,
+  JobVersion,
+  JobVersionList,
   Run,
   RunList,
   RunStep,
@@ -26,6 +28,8 @@ export const keys = {
   executor: ["executor", "status"] as const,
   jobs: (q?: QueryParams) => (q ? (["jobs", "list", q] as const) : (["jobs"] as const)),
   job: (id: number) => ["jobs", "one", id] as const,
+  jobVersions: (id: number) => ["jobs", "versions", id] as const,
+  jobVersion: (id: number, revision: number) => ["jobs", "versions", id, revision] as const,
   targets: (q?: QueryParams) => (q ? (["targets", "list", q] as const) : (["targets"] as const)),
   credentials: (q?: QueryParams) => (q ? (["credentials", "list", q] as const) : (["credentials"] as const)),
   users: (q?: QueryParams) => (q ? (["users", "list", q] as const) : (["users"] as const)),
@@ -87,6 +91,24 @@ export function useJob(id: number | null) {
     queryKey: keys.job(id ?? 0),
     queryFn: ({ signal }) => api<Job>(`/jobs/${id ?? 0}`, { signal }),
     enabled: id !== null,
+  });
+}
+
+/** Every kept revision of a job's definition, newest first. */
+export function useJobVersions(id: number) {
+  return useQuery({
+    queryKey: keys.jobVersions(id),
+    queryFn: ({ signal }) => api<JobVersionList>(`/jobs/${id}/versions`, { signal }),
+  });
+}
+
+/** One revision of a job's definition (revisions never change once written). */
+export function useJobVersion(id: number, revision: number | null) {
+  return useQuery({
+    queryKey: keys.jobVersion(id, revision ?? 0),
+    queryFn: ({ signal }) => api<JobVersion>(`/jobs/${id}/versions/${revision ?? 0}`, { signal }),
+    enabled: revision !== null,
+    staleTime: Infinity,
   });
 }
 

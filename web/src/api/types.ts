@@ -243,3 +243,58 @@ export interface AuditVerify {
   entries: number;
   [key: string]: unknown;
 }
+
+/** Body of `POST /jobs` (and, all fields optional, of `PUT /jobs/{id}`). */
+export interface JobInput {
+  name: string;
+  definition: unknown;
+  is_active: boolean;
+}
+
+/** A kept revision of a job's definition (`GET /jobs/{id}/versions`). */
+export interface JobVersion {
+  job_id: number;
+  revision: number;
+  version: number;
+  definition: unknown;
+  created_by: number | null;
+  created_at: string;
+}
+
+export interface JobVersionList {
+  versions: JobVersion[];
+  total: number;
+}
+
+/** A target a planned step would run on. */
+export interface PlannedTarget {
+  id: number;
+  name: string;
+  hostname: string;
+  protocol: string;
+  port: number;
+  credential_ref: number;
+}
+
+/** One step of a dry run: its templated fields rendered (secrets masked). */
+export interface PlannedStep {
+  index: number;
+  name: string | null;
+  type: string;
+  targets: PlannedTarget[];
+  rendered: Record<string, unknown>;
+  timeout_sec: number;
+  retries: number;
+  continue_on_error: boolean;
+}
+
+/** `POST /jobs/{id}/plan`: what a run would do, without running anything. */
+export interface JobPlan {
+  job_id: number;
+  revision: number;
+  parameters: Record<string, unknown>;
+  secrets: { name: string; credential: string; field: string | null }[];
+  max_parallel: number;
+  steps: PlannedStep[];
+  warnings: string[];
+}

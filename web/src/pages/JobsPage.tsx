@@ -1,4 +1,4 @@
-import { Badge, Button, Card, Code, Group, Modal, Stack, Switch, Table, Text, TextInput } from "@mantine/core";
+import { Anchor, Badge, Button, Card, Code, Group, Modal, Stack, Switch, Table, TextInput } from "@mantine/core";
 import { useState } from "react";
 import { Link } from "react-router";
 import { useJobs } from "../api/queries";
@@ -27,7 +27,17 @@ export default function JobsPage() {
 
   return (
     <Stack gap="md">
-      <PageHeader title="Jobs" description="Multi-step jobs run on demand against your targets." />
+      <PageHeader
+        title="Jobs"
+        description="Multi-step jobs run on demand against your targets."
+        actions={
+          canOperate && (
+            <Button component={Link} to="/jobs/new" data-testid="jobs-new">
+              New job
+            </Button>
+          )
+        }
+      />
       <Card withBorder padding="md">
         <Group mb="sm" gap="md" align="flex-end">
           <TextInput label="Search" placeholder="Job name" value={search} onChange={(e) => setSearch(e.currentTarget.value)} w={260} data-testid="jobs-search" />
@@ -38,7 +48,7 @@ export default function JobsPage() {
         ) : !jobs.data ? (
           <Loading />
         ) : rows.length === 0 ? (
-          <Empty>{needle ? "No job matches this search." : "No jobs yet."}</Empty>
+          <Empty>{needle ? "No job matches this search." : canOperate ? "No jobs yet: create one with New job." : "No jobs yet."}</Empty>
         ) : (
           <Table.ScrollContainer minWidth={640}>
             <Table highlightOnHover data-testid="jobs-table">
@@ -56,9 +66,9 @@ export default function JobsPage() {
                   <Table.Tr key={job.id} data-testid={`job-row-${job.id}`}>
                     <Table.Td>
                       <Group gap="xs">
-                        <Text size="sm" fw={500}>
+                        <Anchor component={Link} to={`/jobs/${job.id}`} size="sm" fw={500} data-testid={`job-link-${job.id}`}>
                           {job.name}
-                        </Text>
+                        </Anchor>
                         {!job.is_active && (
                           <Badge size="xs" color="gray" variant="light">
                             inactive

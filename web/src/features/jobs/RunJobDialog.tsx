@@ -1,4 +1,4 @@
-import { Alert, Button, Group, Modal, Select, Stack, Switch, Text, TextInput } from "@mantine/core";
+import { Alert, Button, Group, Modal, Stack, Text } from "@mantine/core";
 import { notifications } from "@mantine/notifications";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useMemo, useState, type SyntheticEvent } from "react";
@@ -7,76 +7,8 @@ import { api } from "../../api/client";
 import { ApiError, formErrors } from "../../api/errors";
 import { keys } from "../../api/queries";
 import type { Job, Run } from "../../api/types";
-import { buildParameters, displayValue, initialValue, parseInvalidParameters, parseParams, type ParamSpec, type ParamValue } from "./params";
-
-function ParamInput({ spec, value, error, onChange }: { spec: ParamSpec; value: ParamValue; error?: string; onChange: (v: ParamValue) => void }) {
-  const label = spec.name;
-  const description = spec.description ?? undefined;
-  const testId = `param-${spec.name}`;
-  switch (spec.kind) {
-    case "boolean":
-      return (
-        <Switch
-          label={label}
-          description={description}
-          checked={value === true}
-          onChange={(e) => onChange(e.currentTarget.checked)}
-          error={error}
-          data-testid={testId}
-        />
-      );
-    case "enum":
-      return (
-        <Select
-          label={label}
-          description={description}
-          withAsterisk={spec.required}
-          clearable={!spec.required}
-          data={spec.options.map((o, i) => ({ value: String(i), label: displayValue(o) }))}
-          value={typeof value === "string" ? value : null}
-          onChange={(v) => onChange(v)}
-          error={error}
-          data-testid={testId}
-        />
-      );
-    case "secret":
-      return (
-        <TextInput
-          label={label}
-          description={description ?? "Secret: read from the vault when the run starts"}
-          value={`from credential ${spec.credential ?? "?"}${spec.field ? ` (${spec.field})` : ""}`}
-          disabled
-          data-testid={testId}
-        />
-      );
-    case "number":
-      return (
-        <TextInput
-          label={label}
-          description={description}
-          withAsterisk={spec.required}
-          inputMode="decimal"
-          value={typeof value === "string" ? value : ""}
-          onChange={(e) => onChange(e.currentTarget.value)}
-          placeholder={spec.default !== undefined ? `default ${displayValue(spec.default)}` : undefined}
-          error={error}
-          data-testid={testId}
-        />
-      );
-    case "string":
-      return (
-        <TextInput
-          label={label}
-          description={description ?? (spec.pattern ? `Pattern: ${spec.pattern}` : undefined)}
-          withAsterisk={spec.required}
-          value={typeof value === "string" ? value : ""}
-          onChange={(e) => onChange(e.currentTarget.value)}
-          error={error}
-          data-testid={testId}
-        />
-      );
-  }
-}
+import { ParamInput } from "./ParamInput";
+import { buildParameters, initialValue, parseInvalidParameters, parseParams, type ParamValue } from "./params";
 
 /** Starts a run of `job` with typed parameter inputs, then opens the run. */
 export function RunJobDialog({ job, opened, onClose }: { job: Job; opened: boolean; onClose: () => void }) {

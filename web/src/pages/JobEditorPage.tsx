@@ -1,0 +1,299 @@
+import { Alert, Badge, Button, Group, List, Stack, Switch, Tabs, Text } from "@mantine/core";
+import { notifications } from "@mantine/notifications";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useMemo, useState } from "react";
+import { Link, useNavigate, useParams } from "react-router";
+import { api } from "../api/client";
+import { ApiError, errorMessage, issuePath, type FieldIssue } from "../api/errors";
+import { keys, useJob } from "../api/queries";
+import type { Job, JobInput } from "../api/types";
+import { usePermissions } from "../auth/useSession";
+import { IconRuns } from "../components/icons";
+import { PageHeader } from "../components/PageHeader";
+import { ErrorState, Loading } from "../components/QueryState";
+import { JobBuilder } from "../features/jobs/builder/JobBuilder";
+import { definitionPath, emptyDefinition, fromDraft, isRecord, routeIssues, text, toDraft, type Draft } from "../features/jobs/definition";
+import { canonicalJson } from "../features/jobs/diff";
+import { JobHistory } from "../features/jobs/JobHistory";
+import { JobPlan } from "../features/jobs/JobPlan";
+import { JsonView, type PathIssue } from "../features/jobs/JsonView";
+import { parseJson, type JsonProblem } from "../features/jobs/jsonText";
+import { RunJobDialog } from "../features/jobs/RunJobDialog";
+
+type View = "builder" | "json" | "history" | "plan";
+
+function pretty(v: unknown): string {
+  return JSON.stringify(v, null, 2);
+}
+
+/** Local checks the JSON shape cannot express: two parameter rows with one name. */
+function duplicateParams(draft: Draft): FieldIssue[] {
+  const seen = new Set<string>();
+  const out: FieldIssue[] = [];
+  for (const p of draft.params) {
+    if (seen.has(p.name)) out.push({ loc: ["body", "definition", "parameters", p.name], msg: `Two parameters are named '${p.name}'` });
+    seen.add(p.name);
+  }
+  return out;
+}
+
+function stepOrder(d: Draft | null): string {
+  return d ? d.steps.map((s) => s.uid).join(",") : "";
+}
+
+function JobEditor({ job }: { job: Job | null }) {
+  const { canOperate } = usePermissions();
+  const readOnly = !canOperate;
+  const queryClient = useQueryClient();
+  const navigate = useNavigate();
+  const initial = useMemo(() => {
+    const definition = job ? job.definition : emptyDefinition();
+    const converted = toDraft(definition);
+    return { definition, draft: "draft" in converted ? converted.draft : null, builderError: "error" in converted ? converted.error : null };
+  }, [job]);
+  const [view, setView] = useState<View>(initial.draft ? "builder" : "json");
+  // Which of the two editors holds the definition being edited.
+  const [editor, setEditor] = useState<"builder" | "json">(initial.draft ? "builder" : "json");
+  const [draft, setDraft] = useState<Draft | null>(initial.draft);
+  const [jsonText, setJsonText] = useState(() => pretty(initial.definition));
+  const [problem, setProblem] = useState<JsonProblem | null>(null);
+  const [builderError, setBuilderError] = useState<string | null>(initial.builderError);
+  const [isActive, setIsActive] = useState(job?.is_active ?? true);
+  const [issues, setIssues] = useState<FieldIssue[]>([]);
+  const [failure, setFailure] = useState<string | null>(null);
+  const [running, setRunning] = useState(false);
+
+  const current = (): { ok: true; value: unknown } | { ok: false; problem: JsonProblem } => {
+    if (editor === "builder" && draft) return { ok: true, value: fromDraft(draft) };
+    return parseJson(jsonText);
+  };
+  const now = current();
+  const dirty = !now.ok || canonicalJson(now.value) !== canonicalJson(job?.definition ?? null) || isActive !== (job?.is_active ?? true);
+
+  const toBuilder = (): boolean => {
+    if (editor === "builder") return true;
+    const parsed = parseJson(jsonText);
+    if (!parsed.ok) {
+      setProblem(parsed.problem);
+      return false;
+    }
+    const converted = toDraft(parsed.value);
+    if ("error" in converted) {
+      setBuilderError(converted.error);
+      return false;
+    }
+    setProblem(null);
+    setBuilderError(null);
+    setDraft(converted.draft);
+    setEditor("builder");
+    return true;
+  };
+  const toJson = () => {
+    if (editor === "json") return;
+    if (draft) setJsonText(pretty(fromDraft(draft)));
+    setProblem(null);
+    setEditor("json");
+  };
+  const changeView = (v: string | null) => {
+    if (v === "builder" && !toBuilder()) {
+      setView("json");
+      return;
+    }
+    if (v === "json") toJson();
+    if (v === "builder" || v === "json" || v === "history" || v === "plan") setView(v);
+  };
+
+  const save = useMutation({
+    mutationFn: (body: JobInput) => (job ? api<Job>(`/jobs/${job.id}`, { method: "PUT", body }) : api<Job>("/jobs", { method: "POST", body })),
+    onSuccess: (saved) => {
+      queryClient.setQueryData(keys.job(saved.id), saved);
+      void queryClient.invalidateQueries({ queryKey: keys.jobs() });
+      void queryClient.invalidateQueries({ queryKey: keys.jobVersions(saved.id) });
+      setIssues([]);
+      setFailure(null);
+      notifications.show({ color: "green", message: job ? `Saved ${saved.name} (revision ${saved.revision})` : `Job ${saved.name} created` });
+      if (!job) void navigate(`/jobs/${saved.id}`, { replace: true });
+    },
+    onError: (err) => {
+      if (err instanceof ApiError && err.issues.length > 0) {
+        setIssues(err.issues);
+        setFailure(null);
+      } else if (err instanceof ApiError && err.status === 409) {
+        setIssues([{ loc: ["body", "name"], msg: err.message }]);
+        setFailure(null);
+      } else {
+        setIssues([]);
+        setFailure(errorMessage(err));
+      }
+    },
+  });
+
+  const submit = () => {
+    const def = current();
+    if (!def.ok) {
+      setView("json");
+      setProblem(def.problem);
+      return;
+    }
+    setProblem(null);
+    const local = editor === "builder" && draft ? duplicateParams(draft) : [];
+    if (local.length > 0) {
+      setIssues(local);
+      return;
+    }
+    const name = isRecord(def.value) ? text(def.value.name) : "";
+    save.mutate({ name, definition: def.value, is_active: isActive });
+  };
+
+  const routed = useMemo(() => (draft ? routeIssues(issues, draft) : { fields: {}, general: [] }), [issues, draft]);
+  const jsonIssues: PathIssue[] = issues.map((i) => ({ path: definitionPath(i), msg: i.msg, inDefinition: issuePath(i).startsWith("definition") }));
+  const title = (now.ok && isRecord(now.value) ? text(now.value.name) : "") || job?.name || "New job";
+
+  return (
+    <Stack gap="md">
+      <PageHeader
+        title={
+          <Group gap="xs">
+            <span>{title}</span>
+            {job && (
+              <Badge variant="light" color="gray">
+                rev {job.revision}
+              </Badge>
+            )}
+            {dirty && !readOnly && (
+              <Badge variant="light" color="yellow" data-testid="job-unsaved">
+                unsaved
+              </Badge>
+            )}
+          </Group>
+        }
+        description={
+          <Link to="/jobs" style={{ color: "inherit" }}>
+            ← All jobs
+          </Link>
+        }
+        actions={
+          <>
+            <Switch label="Active" checked={isActive} onChange={(e) => setIsActive(e.currentTarget.checked)} disabled={readOnly} data-testid="job-active" />
+            {job && canOperate && job.is_active && (
+              <Button variant="default" leftSection={<IconRuns size={14} />} onClick={() => setRunning(true)} data-testid="job-run">
+                Run
+              </Button>
+            )}
+            {!readOnly && (
+              <Button onClick={submit} loading={save.isPending} data-testid="job-save">
+                {job ? "Save" : "Create"}
+              </Button>
+            )}
+          </>
+        }
+      />
+      {readOnly && (
+        <Alert color="gray" p="xs" data-testid="job-read-only">
+          You can view this job; operators and admins edit it.
+        </Alert>
+      )}
+      {failure && (
+        <Alert color="red" title="Not saved" data-testid="job-save-error" style={{ whiteSpace: "pre-wrap" }}>
+          {failure}
+        </Alert>
+      )}
+      {view === "builder" && routed.general.length > 0 && (
+        <Alert color="red" title="Not saved: problems outside the builder's fields" data-testid="job-general-errors">
+          <List size="sm" spacing={2}>
+            {routed.general.map((g, i) => (
+              <List.Item key={i} ff="monospace">
+                {g}
+              </List.Item>
+            ))}
+          </List>
+        </Alert>
+      )}
+      {builderError && (
+        <Alert color="yellow" p="xs" data-testid="job-builder-unavailable">
+          {builderError} Edit it here as JSON.
+        </Alert>
+      )}
+      <Tabs value={view} onChange={changeView} keepMounted={false}>
+        <Tabs.List mb="md">
+          <Tabs.Tab value="builder" data-testid="job-tab-builder">
+            Builder
+          </Tabs.Tab>
+          <Tabs.Tab value="json" data-testid="job-tab-json">
+            JSON
+          </Tabs.Tab>
+          {job && (
+            <Tabs.Tab value="history" data-testid="job-tab-history">
+              History
+            </Tabs.Tab>
+          )}
+          {job && canOperate && (
+            <Tabs.Tab value="plan" data-testid="job-tab-plan">
+              Plan
+            </Tabs.Tab>
+          )}
+        </Tabs.List>
+        <Tabs.Panel value="builder">
+          {draft && editor === "builder" ? (
+            <JobBuilder
+              draft={draft}
+              onChange={(d) => {
+                // Errors name steps by position: moving or removing steps makes them stale.
+                if (stepOrder(d) !== stepOrder(draft) && issues.length > 0) setIssues([]);
+                setDraft(d);
+              }}
+              errors={routed.fields}
+              readOnly={readOnly}
+            />
+          ) : (
+            <Text c="dimmed">The builder cannot show this definition.</Text>
+          )}
+        </Tabs.Panel>
+        <Tabs.Panel value="json">
+          <JsonView
+            text={jsonText}
+            onChange={(t) => {
+              setJsonText(t);
+              if (problem) setProblem(null);
+            }}
+            problem={problem}
+            issues={jsonIssues}
+            readOnly={readOnly}
+          />
+        </Tabs.Panel>
+        {job && (
+          <Tabs.Panel value="history">
+            <JobHistory key={job.revision} jobId={job.id} />
+          </Tabs.Panel>
+        )}
+        {job && canOperate && (
+          <Tabs.Panel value="plan">
+            <JobPlan key={job.revision} job={job} unsaved={dirty} />
+          </Tabs.Panel>
+        )}
+      </Tabs>
+      {running && job && <RunJobDialog job={job} opened onClose={() => setRunning(false)} />}
+    </Stack>
+  );
+}
+
+/** `/jobs/new` and `/jobs/:id`: the job editor (read-only for viewers). */
+export default function JobEditorPage() {
+  const { id } = useParams();
+  const { canOperate } = usePermissions();
+  const jobId = id === undefined || id === "new" ? null : Number(id);
+  const job = useJob(jobId !== null && Number.isInteger(jobId) ? jobId : null);
+  if (jobId === null) {
+    if (!canOperate)
+      return (
+        <Alert color="gray" title="Read-only access">
+          Only operators and admins create jobs. <Link to="/jobs">Back to the jobs</Link>
+        </Alert>
+      );
+    return <JobEditor job={null} />;
+  }
+  if (!Number.isInteger(jobId)) return <ErrorState error={new Error(`"${id ?? ""}" is not a job id`)} />;
+  if (job.error && !job.data) return <ErrorState error={job.error} onRetry={() => void job.refetch()} />;
+  if (!job.data) return <Loading />;
+  return <JobEditor key={`${job.data.id}:${job.data.revision}:${String(job.data.is_active)}`} job={job.data} />;
+}
