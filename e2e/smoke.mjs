@@ -190,6 +190,23 @@ try {
   check(/\d+ ms/.test(await sshResult.innerText()), "the SSH test result shows its duration");
   await sshRow.locator('[data-testid^="target-host-key-"][data-pinned="true"]').waitFor();
   check(true, "the target shows the host key pinned by the test");
+
+  // Bulk import: a bad row is flagged on its row and nothing is imported; fixed, both land.
+  const csv = (host) => `name,hostname,protocol,port,credential,tags\nweb-01,10.0.0.1,ssh,22,sshd-key,role:web\nweb-02,${host},ssh,22,sshd-key,role:web\n`;
+  await page.getByTestId("targets-import").click();
+  await page.getByTestId("import-text").fill(csv("bad host name!"));
+  await page.getByTestId("import-submit").click();
+  const rowError = page.getByTestId("import-row-error");
+  await rowError.first().waitFor();
+  check((await rowError.count()) === 1 && (await rowError.first().getAttribute("data-row")) === "1", "the import flags the bad row, and only it");
+  check((await page.getByTestId("import-summary").getAttribute("data-outcome")) === "error", "the import summary says nothing was imported");
+  await shot(page, "targets-import");
+  await page.getByTestId("import-text").fill(csv("10.0.0.2"));
+  await page.getByTestId("import-submit").click();
+  await page.getByTestId("import-summary").and(page.locator('[data-outcome="success"]')).waitFor();
+  await page.keyboard.press("Escape");
+  await page.getByTestId("targets-table").getByText("web-02").waitFor();
+  check(true, "the corrected import creates both targets");
   await shot(page, "targets");
 
   // Run the job from the jobs page and watch it to success.
