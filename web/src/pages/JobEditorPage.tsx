@@ -2,7 +2,7 @@ import { Alert, Badge, Button, Group, List, Stack, Switch, Tabs, Text } from "@m
 import { notifications } from "@mantine/notifications";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useMemo, useState } from "react";
-import { Link, useNavigate, useParams } from "react-router";
+import { Link, useNavigate, useParams, useSearchParams } from "react-router";
 import { api } from "../api/client";
 import { ApiError, errorMessage, issuePath, type FieldIssue } from "../api/errors";
 import { keys, useJob } from "../api/queries";
@@ -51,10 +51,17 @@ function JobEditor({ job }: { job: Job | null }) {
     const converted = toDraft(definition);
     return { definition, draft: "draft" in converted ? converted.draft : null, builderError: "error" in converted ? converted.error : null };
   }, [job]);
-  const [view, setView] = useState<View>(initial.draft ? "builder" : "json");
+  // The tab is kept in the address (?view=json), so that it survives a save and a reload.
+  const [search, setSearch] = useSearchParams();
+  const asked = search.get("view");
   // Which of the two editors holds the definition being edited.
-  const [editor, setEditor] = useState<"builder" | "json">(initial.draft ? "builder" : "json");
+  const [editor, setEditor] = useState<"builder" | "json">(initial.draft && asked !== "json" ? "builder" : "json");
   const [draft, setDraft] = useState<Draft | null>(initial.draft);
+  const [view, setViewState] = useState<View>(() => ((asked === "history" || (asked === "plan" && canOperate)) && job ? asked : initial.draft && asked !== "json" ? "builder" : "json"));
+  const setView = (v: View) => {
+    setViewState(v);
+    setSearch(v === "builder" ? {} : { view: v }, { replace: true });
+  };
   const [jsonText, setJsonText] = useState(() => pretty(initial.definition));
   const [problem, setProblem] = useState<JsonProblem | null>(null);
   const [builderError, setBuilderError] = useState<string | null>(initial.builderError);
@@ -112,7 +119,7 @@ function JobEditor({ job }: { job: Job | null }) {
       setIssues([]);
       setFailure(null);
       notifications.show({ color: "green", message: job ? `Saved ${saved.name} (revision ${saved.revision})` : `Job ${saved.name} created` });
-      if (!job) void navigate(`/jobs/${saved.id}`, { replace: true });
+      if (!job) void navigate(`/jobs/${saved.id}${view === "json" ? "?view=json" : ""}`, { replace: true });
     },
     onError: (err) => {
       if (err instanceof ApiError && err.issues.length > 0) {
