@@ -221,10 +221,63 @@ try {
   check(true, "the live log shows the steps' output");
   await shot(page, "run");
 
+  // A two-step SSH job built in the visual builder: a field error from the server lands on its
+  // step's field; saved, edited (history shows the diff), previewed, then run to success.
+  await page.getByTestId("nav-jobs").click();
+  await page.getByTestId("jobs-new").click();
+  await page.getByTestId("job-name").fill("ssh-twice");
+  await page.getByTestId("step-0-name").fill("who");
+  await page.getByTestId("step-0-target").fill("sshd-local");
+  await page.getByTestId("step-0-target").press("Enter");
+  await page.getByTestId("step-0-command").fill("echo \"hello from $(whoami)\"");
+  await page.getByTestId("job-add-step-type").selectOption("ssh.exec");
+  await page.getByTestId("job-add-step").click();
+  await page.getByTestId("step-1-name").fill("where");
+  // A target that does not exist is refused by the server, on step 1's target field.
+  await page.getByTestId("step-1-target").fill("nowhere-host");
+  await page.getByTestId("step-1-target").press("Enter");
+  await page.getByTestId("step-1-command").fill("echo step-two-done on $(hostname)");
+  await page.getByTestId("job-save").click();
+  const fieldError = page.getByTestId("step-1").getByTestId("job-field-error");
+  await fieldError.first().waitFor();
+  check(/nowhere-host/.test(await fieldError.first().innerText()), "the server's error on step 1's target is shown on that step");
+  await page.getByTestId("step-1-target").press("Backspace");
+  await page.getByTestId("step-1-target").fill("sshd-local");
+  await page.getByTestId("step-1-target").press("Enter");
+  await page.getByTestId("job-save").click();
+  await page.getByTestId("job-tab-history").waitFor();
+  const jobUrl = page.url();
+  check(/\/ui\/jobs\/\d+/.test(jobUrl), "the job built in the builder is saved");
+  await shot(page, "job-builder");
+  await page.getByTestId("step-1-command").fill("echo step-two-done on $(hostname) at $(date +%s)");
+  await page.getByTestId("job-save").click();
+  await page.getByTestId("job-unsaved").waitFor({ state: "detached" });
+  await page.getByTestId("job-tab-history").click();
+  const diff = page.getByTestId("job-diff");
+  await diff.locator('[data-op="add"]').first().waitFor();
+  check((await diff.locator('[data-op="add"]').count()) === 1 && (await diff.locator('[data-op="del"]').count()) === 1, "the history diff shows exactly the changed command");
+  await shot(page, "job-history");
+  await page.getByTestId("job-tab-plan").click();
+  await page.getByTestId("job-plan-run").click();
+  await page.getByTestId("plan-step-1-targets").getByText("sshd-local").waitFor();
+  check(true, "the plan preview resolves the steps' target");
+  await page.getByTestId("job-run").click();
+  await page.getByTestId("run-dialog-submit").click();
+  await page.waitForURL(/\/ui\/runs\/\d+$/);
+  await page.getByTestId("run-status").filter({ hasText: /succeeded/i }).waitFor();
+  await page.getByTestId("log-viewer").getByText("hello from root").first().waitFor();
+  await page.getByTestId("log-viewer").getByText(/step-two-done on/).first().waitFor();
+  check(true, "the builder's two-step SSH job runs on the real sshd and its live log reaches succeeded");
+  await shot(page, "run-ssh");
+
   // A deep link survives a reload (the access token lives in memory; the session is restored).
+  const deepLink = page.url();
   await page.reload();
   await page.getByTestId("run-status").filter({ hasText: /succeeded/i }).waitFor();
-  check(page.url() === runUrl, "a reload on a deep link stays on the run page");
+  check(page.url() === deepLink, "a reload on a deep link stays on the run page");
+  await page.goto(jobUrl);
+  await page.getByTestId("job-tab-history").waitFor();
+  check((await page.getByTestId("step-1-command").inputValue()).includes("date +%s"), "a reload on a job's deep link opens the saved job");
 
   await page.getByTestId("nav-runs").click();
   await page.waitForURL(/\/ui\/runs$/);
@@ -232,7 +285,9 @@ try {
 
   await page.getByTestId("nav-audit").click();
   await page.getByTestId("audit-table").getByText("job.run").first().waitFor();
-  check(true, "the audit page lists the run's audit entry");
+  await page.getByTestId("audit-table").getByText("job.create").first().waitFor();
+  await page.getByTestId("audit-table").getByText("credential.use").first().waitFor();
+  check(true, "the audit page lists the job's creation, its runs and the credential use");
   await shot(page, "audit");
 
   // A viewer sees no actions it cannot take.
@@ -251,6 +306,10 @@ try {
   await page.getByTestId("nav-jobs").click();
   await page.getByTestId("jobs-table").waitFor();
   check((await page.getByTestId(`job-run-${job.id}`).count()) === 0, "a viewer cannot start runs");
+  check((await page.getByTestId("jobs-new").count()) === 0, "a viewer cannot create jobs");
+  await page.goto(jobUrl);
+  await page.getByTestId("job-read-only").waitFor();
+  check((await page.getByTestId("job-save").count()) === 0 && (await page.getByTestId("job-add-step").count()) === 0, "a viewer sees a job read-only, without save or add-step");
   await page.getByTestId("nav-targets").click();
   await page.getByTestId("targets-table").waitFor();
   check((await page.getByTestId("target-new").count()) === 0, "a viewer cannot create targets");
