@@ -203,6 +203,7 @@ STAT_KEYS = (
     "shells_created",
     "shells_open",
     "shells_deleted",
+    "shells_expired",
     "commands_run",
     "commands_running",
     "receives",
@@ -714,12 +715,14 @@ class Shell:
         self.working_directory = working_directory
         self.idle_timeout = idle_timeout
         self.created = time.time()
+        self.last_used = time.monotonic()
         self.lock = threading.Lock()
         self.commands: dict[str, Command] = {}
         self.finished_ids: collections.OrderedDict[str, None] = collections.OrderedDict()
 
     def forget_command(self, cmd: Command) -> None:
         with self.lock:
+            self.last_used = time.monotonic()
             if self.commands.pop(cmd.id, None) is not None:
                 self.finished_ids[cmd.id] = None
                 while len(self.finished_ids) > 4096:
@@ -861,8 +864,24 @@ class App:
         self.stats.write()
 
     def get_shell(self, shell_id: str) -> Shell:
+        """The shell, unless it is unknown or has been idle (no running command, no request) for
+        longer than --shell-idle-timeout, as Windows removes idle shells after Shell/IdleTimeout."""
+        limit = self.cfg.shell_idle_timeout
+        expired = False
         with self.lock:
             shell = self.shells.get(shell_id.upper())
+            if shell is not None and limit is not None:
+                with shell.lock:
+                    idle = not shell.commands and time.monotonic() - shell.last_used > limit
+                if idle:
+                    del self.shells[shell.id]
+                    expired = True
+            if shell is not None and not expired:
+                shell.last_used = time.monotonic()
+        if expired:
+            self.stats.inc("shells_expired")
+            self._update_gauges()
+            raise fault_shell_not_found(shell_id)
         if shell is None:
             raise fault_shell_not_found(shell_id)
         return shell
@@ -1406,6 +1425,9 @@ def parse_args(argv=None):
     p.add_argument("--operation-timeout-cap", type=float, default=DEFAULT_OPERATION_TIMEOUT, metavar="SECS",
                    help="longest a Receive waits for output before the w:TimedOut fault (default 60, Windows' "
                         "MaxTimeoutms)")
+    p.add_argument("--shell-idle-timeout", type=float, default=None, metavar="SECS",
+                   help="remove shells idle (no command running, no request) for longer than this, "
+                        "as Windows does after Shell/IdleTimeout (default: never)")
     p.add_argument("--machine-name", default=socket.gethostname(), help="Machine attribute in WSManFault details")
     p.add_argument("-v", "--verbose", action="count", default=0, help="log to stderr (-v info, -vv debug)")
     args = p.parse_args(argv)

@@ -83,8 +83,10 @@ impl SessionCache {
         }
         let winrm: Vec<Arc<WinrmSession>> = lock(&self.winrm).drain().map(|(_, s)| s).collect();
         for session in winrm {
-            if let Ok(session) = Arc::try_unwrap(session) {
-                session.close().await;
+            match Arc::try_unwrap(session) {
+                Ok(session) => session.close().await,
+                // Still shared: at least leave no shell behind on the host.
+                Err(shared) => shared.delete_idle_shell().await,
             }
         }
     }

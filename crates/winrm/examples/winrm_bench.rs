@@ -1,7 +1,8 @@
 //! Throughput of the WinRM client against a WS-Man server, for `bench/winrm.sh`.
 //!
-//! One session (one NTLM handshake); N commands (`Command::Cmd("echo hi")`, each its own shell:
-//! Create, Command, Receive, Delete) one after another; then K copies of one random S MiB file.
+//! One session (one NTLM handshake); N commands (`Command::Cmd("echo hi")`, in the session's
+//! reused shell: Command, Receive, Signal) one after another; then K copies of one random S MiB
+//! file.
 //! Prints one JSON line. Settings (environment): `WINRM_HOST` (127.0.0.1), `WINRM_PORT`
 //! (required), `WINRM_USER` (`WINTEST\Administrator`), `WINRM_PASSWORD` (required),
 //! `BENCH_N` (300), `BENCH_COPY_MIB` (8), `BENCH_COPY_TIMES` (3), `BENCH_COPY_DEST`

@@ -1,6 +1,8 @@
-//! Running a command: a shell per command (Create), the command (Command), stdin (Send), output
-//! streamed as it comes (Receive, polled again on w:TimedOut), Signal terminate on timeout or
-//! cancel, and the shell deleted at the end whatever happened.
+//! Running a command: in the session's idle shell or a new one (Create), the command (Command),
+//! stdin (Send), output streamed as it comes (Receive, polled again on w:TimedOut), then Signal
+//! terminate. A command that ended normally leaves its shell for the next one, as Ansible and
+//! pywinrm reuse shells (one Create and one Delete fewer per command); a command stopped by a
+//! timeout, a cancel or an error has its shell deleted, killing whatever still runs in it.
 
 use std::time::Duration;
 
@@ -306,6 +308,44 @@ impl WinrmSession {
                 ),
             ));
         }
+        let launch = Launch {
+            pipe_stdin: run.stdin.is_some(),
+            skip_cmd_shell,
+        };
+        let (shell_id, command_id) = self.start(&line, launch, deadline).await?;
+        let mut output = Output::new(sink);
+        let result = self
+            .follow(&shell_id, &command_id, &run, deadline, &mut output)
+            .await;
+        output.finish().await;
+        match &result {
+            Ok(_) => self.finish_command(shell_id, &command_id).await,
+            Err(_) => self.delete_shell(&shell_id).await,
+        }
+        result
+    }
+
+    /// Starts the command in the session's idle shell, or in a new one. Windows removes shells
+    /// idle for longer than its `IdleTimeout`: when the idle shell is gone (a fault), a new
+    /// shell is created once. No command runs yet, so a closed connection may be reopened.
+    async fn start(
+        &self,
+        line: &str,
+        launch: Launch,
+        deadline: Instant,
+    ) -> Result<(String, String), WinrmError> {
+        if let Some(shell_id) = self.take_idle_shell() {
+            match self.start_in(&shell_id, line, launch, deadline).await {
+                Ok(command_id) => return Ok((shell_id, command_id)),
+                Err(e) if matches!(e.kind, WinrmErrorKind::Fault(_)) => {
+                    debug!(shell_id, error = %e.message, "winrm idle shell gone; creating another");
+                }
+                Err(e) => {
+                    self.delete_shell(&shell_id).await;
+                    return Err(e);
+                }
+            }
+        }
         let shell_id = self
             .call(
                 soap::create(&self.url),
@@ -315,24 +355,59 @@ impl WinrmSession {
             )
             .await?
             .shell_id()?;
-        let launch = Launch {
-            pipe_stdin: run.stdin.is_some(),
-            skip_cmd_shell,
-        };
-        let mut output = Output::new(sink);
-        let result = self
-            .run_in_shell(&shell_id, &line, launch, &run, deadline, &mut output)
-            .await;
-        output.finish().await;
-        self.delete_shell(&shell_id).await;
-        result
+        match self.start_in(&shell_id, line, launch, deadline).await {
+            Ok(command_id) => Ok((shell_id, command_id)),
+            Err(e) => {
+                self.delete_shell(&shell_id).await;
+                Err(e)
+            }
+        }
     }
 
-    async fn run_in_shell(
+    async fn start_in(
         &self,
         shell_id: &str,
         line: &str,
         launch: Launch,
+        deadline: Instant,
+    ) -> Result<String, WinrmError> {
+        self.call(
+            soap::command(&self.url, shell_id, line, launch),
+            "starting the command",
+            deadline,
+            Reconnect::Allowed,
+        )
+        .await?
+        .command_id()
+    }
+
+    /// After a command ended normally: Signal terminate releases it on the server (as `winrs`
+    /// does), and its shell becomes the session's idle shell, or is deleted if the session
+    /// already keeps one (commands ran concurrently). A failed Signal costs the shell.
+    async fn finish_command(&self, shell_id: String, command_id: &str) {
+        let signalled = self
+            .call(
+                soap::terminate(&self.url, &shell_id, command_id),
+                "releasing the command",
+                Instant::now() + CLEANUP_TIMEOUT,
+                Reconnect::Allowed,
+            )
+            .await;
+        if let Err(e) = signalled {
+            debug!(endpoint = %self.endpoint, shell_id, error = %e.message, "winrm command not released");
+            self.delete_shell(&shell_id).await;
+            return;
+        }
+        if let Some(extra) = self.keep_idle_shell(shell_id) {
+            self.delete_shell(&extra).await;
+        }
+    }
+
+    /// Follows a started command: stdin, then output until it is done, or stops it.
+    async fn follow(
+        &self,
+        shell_id: &str,
+        command_id: &str,
         run: &Run<'_>,
         deadline: Instant,
         output: &mut Output,
@@ -346,25 +421,15 @@ impl WinrmSession {
                 None
             }
         };
-        let command_id = self
-            .call(
-                soap::command(&self.url, shell_id, line, launch),
-                "starting the command",
-                deadline,
-                Reconnect::Never,
-            )
-            .await?
-            .command_id()?;
-
         let mut pieces = run.stdin.pieces().peekable();
         while let Some(piece) = pieces.next() {
             if let Some(stop) = stop_check() {
-                return Err(self.stop(shell_id, &command_id, stop, run.timeout).await);
+                return Err(self.stop(shell_id, command_id, stop, run.timeout).await);
             }
             let end = pieces.peek().is_none();
             let sent = self
                 .call(
-                    soap::send(&self.url, shell_id, &command_id, &piece, end),
+                    soap::send(&self.url, shell_id, command_id, &piece, end),
                     "sending stdin",
                     deadline,
                     Reconnect::Never,
@@ -384,7 +449,7 @@ impl WinrmSession {
 
         loop {
             if let Some(stop) = stop_check() {
-                return Err(self.stop(shell_id, &command_id, stop, run.timeout).await);
+                return Err(self.stop(shell_id, command_id, stop, run.timeout).await);
             }
             let now = Instant::now();
             let wait = deadline
@@ -392,7 +457,7 @@ impl WinrmSession {
                 .clamp(MIN_RECEIVE_WAIT, RECEIVE_POLL);
             let answer = self
                 .call(
-                    soap::receive(&self.url, shell_id, &command_id, wait),
+                    soap::receive(&self.url, shell_id, command_id, wait),
                     "receiving output",
                     now + wait + RESPONSE_GRACE,
                     Reconnect::Never,
@@ -455,7 +520,7 @@ impl WinrmSession {
 
     /// Deletes the shell, killing whatever still runs in it. Best effort: a failure is logged;
     /// Windows also removes idle shells after their `IdleTimeOut`.
-    async fn delete_shell(&self, shell_id: &str) {
+    pub(crate) async fn delete_shell(&self, shell_id: &str) {
         let deleted = self
             .call(
                 soap::delete(&self.url, shell_id),

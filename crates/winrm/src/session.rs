@@ -16,15 +16,17 @@ use crate::{RemoteFlavor, WinrmTarget};
 ///
 /// Requests on it are strictly one at a time (an NTLM context cannot take them out of order),
 /// so commands started concurrently on one session take turns at every request; open one
-/// session per command stream that must run in parallel. Each command gets its own remote
-/// shell, deleted when it ends. Dropping the session closes the connection;
-/// [`WinrmSession::close`] does the same explicitly.
+/// session per command stream that must run in parallel. A command runs in the session's idle
+/// shell when there is one (see `exec.rs`); [`WinrmSession::close`] deletes it and closes the
+/// connection, which dropping the session also closes.
 pub struct WinrmSession {
     pub(crate) transport: Mutex<Transport>,
     pub(crate) endpoint: String,
     pub(crate) url: String,
     pub(crate) flavor: RemoteFlavor,
     label: &'static str,
+    /// A shell whose last command ended normally, kept for the next command.
+    idle_shell: std::sync::Mutex<Option<String>>,
 }
 
 impl fmt::Debug for WinrmSession {
@@ -52,6 +54,7 @@ impl WinrmSession {
             url,
             flavor: target.remote_flavor,
             label,
+            idle_shell: std::sync::Mutex::new(None),
         })
     }
 
@@ -71,10 +74,41 @@ impl WinrmSession {
         self.transport.lock().await.connections
     }
 
-    /// Closes the connection. Shells are deleted when their commands end, so nothing is left
-    /// on the server.
+    /// Deletes the idle shell (if any) and closes the connection, so nothing is left on the
+    /// server. A session dropped without `close` leaves its idle shell to Windows' `IdleTimeout`.
     pub async fn close(self) {
+        self.delete_idle_shell().await;
         self.transport.lock().await.disconnect();
+    }
+
+    /// Deletes the idle shell, if any, keeping the connection: for a session still shared
+    /// when its owner is done with it.
+    pub async fn delete_idle_shell(&self) {
+        if let Some(shell_id) = self.take_idle_shell() {
+            self.delete_shell(&shell_id).await;
+        }
+    }
+
+    pub(crate) fn take_idle_shell(&self) -> Option<String> {
+        self.idle_shell
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
+    /// Keeps `shell_id` as the idle shell; returns the shell that cannot be kept (this one, when
+    /// another is already idle).
+    pub(crate) fn keep_idle_shell(&self, shell_id: String) -> Option<String> {
+        let mut slot = self
+            .idle_shell
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if slot.is_some() {
+            Some(shell_id)
+        } else {
+            *slot = Some(shell_id);
+            None
+        }
     }
 
     /// One request and its checked answer; faults come back as [`WinrmErrorKind::Fault`].

@@ -591,6 +591,7 @@ async fn sessions_run_in_parallel_and_commands_in_one_session_take_turns() {
                     .expect("exec");
                 assert_eq!(out.stdout, format!("{n}-{i}\n"));
             }
+            session.close().await;
         }));
     }
     for task in tasks {
@@ -606,7 +607,82 @@ async fn sessions_run_in_parallel_and_commands_in_one_session_take_turns() {
     assert_eq!(a.expect("a").stdout, "a\n");
     assert_eq!(b.expect("b").stdout, "b\n");
     assert_eq!(server.stat("bad_seal"), 0);
+    // Each of the four sessions reused one shell; the two concurrent commands needed two, of
+    // which the session keeps one idle and deleted the other.
+    assert_eq!(server.stat("shells_created"), 4 + 2);
+    assert_eq!(server.wait_for_stat("shells_open", |n| n == 1), 1);
+    session.close().await;
     assert_eq!(server.wait_for_stat("shells_open", |n| n == 0), 0);
+}
+
+#[tokio::test]
+async fn commands_reuse_one_shell_and_close_deletes_it() {
+    let Some(server) = strict() else { return };
+    let session = connect(&server).await;
+    for i in 0..5 {
+        let out = session
+            .exec(&Command::Cmd(format!("echo {i}; exit {i}")), T)
+            .await
+            .expect("exec");
+        assert_eq!((out.stdout, out.exit_code), (format!("{i}\n"), Some(i)));
+    }
+    assert_eq!(server.stat("shells_created"), 1);
+    // Every finished command is released (Signal terminate), as winrs does.
+    assert_eq!(server.stat("signals"), 5);
+    assert_eq!(server.stat("shells_open"), 1);
+    session.close().await;
+    assert_eq!(server.wait_for_stat("shells_open", |n| n == 0), 0);
+    assert_eq!(server.stat("shells_deleted"), 1);
+}
+
+#[tokio::test]
+async fn a_stopped_command_costs_its_shell_and_the_next_one_gets_a_fresh_shell() {
+    let Some(server) = strict() else { return };
+    let session = connect(&server).await;
+    session
+        .exec(&Command::Cmd("echo warm".into()), T)
+        .await
+        .expect("first");
+    // The timed-out command ran in the idle shell; deleting that shell is what kills it.
+    let err = session
+        .exec(&Command::Cmd("sleep 60".into()), Duration::from_millis(800))
+        .await
+        .expect_err("timeout");
+    assert_eq!(err.kind, WinrmErrorKind::Timeout, "{err}");
+    assert_eq!(server.wait_for_stat("shells_open", |n| n == 0), 0);
+    let out = session
+        .exec(&Command::Cmd("echo after".into()), T)
+        .await
+        .expect("after");
+    assert_eq!(out.stdout, "after\n");
+    assert_eq!(server.stat("shells_created"), 2);
+    session.close().await;
+}
+
+#[tokio::test]
+async fn an_idle_shell_the_server_removed_is_replaced_transparently() {
+    let Some(server) = WsmanServer::start(Options {
+        shell_idle_timeout: Some(0.2),
+        ..Options::default()
+    }) else {
+        return;
+    };
+    let session = connect(&server).await;
+    session
+        .exec(&Command::Cmd("echo one".into()), T)
+        .await
+        .expect("one");
+    // Windows removes shells idle for longer than IdleTimeout; here, 0.2 s.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let out = session
+        .exec(&Command::Cmd("echo two".into()), T)
+        .await
+        .expect("two, in a new shell");
+    assert_eq!(out.stdout, "two\n");
+    assert_eq!(server.stat("shells_expired"), 1);
+    assert_eq!(server.stat("shells_created"), 2);
+    assert_eq!(session.connections_opened().await, 1);
+    session.close().await;
 }
 
 /// Throughput against the test server, printed (not asserted): `cargo test -p

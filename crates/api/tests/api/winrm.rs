@@ -161,6 +161,9 @@ async fn winrm_exec_steps_run_with_output_exit_codes_and_masking(b: Backend) {
     );
     assert_eq!(rows[2]["status"], "aborted");
     assert_eq!(server.stat("plaintext_requests"), 0);
+    // Both commands ran in one shell, and the run left none open on the host.
+    assert_eq!(server.stat("shells_created"), 1);
+    assert_eq!(server.wait_for_stat("shells_open", |n| n == 0), 0);
     let everything: Value = json!({"rows": rows, "log": full_log(&app, &admin, run_id).await});
     assert!(!everything.to_string().contains(wsman::PASSWORD));
 }

@@ -74,6 +74,8 @@ pub struct Options {
     pub drop_mid_command: bool,
     /// `--auth ntlm|basic|both`.
     pub auth: Option<&'static str>,
+    /// `--shell-idle-timeout SECS`: idle shells vanish as on Windows after `IdleTimeout`.
+    pub shell_idle_timeout: Option<f64>,
 }
 
 /// A running server. Dropping it stops the server and removes its files.
@@ -109,6 +111,9 @@ impl WsmanServer {
         }
         if let Some(auth) = options.auth {
             command.args(["--auth", auth]);
+        }
+        if let Some(secs) = options.shell_idle_timeout {
+            command.arg("--shell-idle-timeout").arg(secs.to_string());
         }
         let ca_pem = options.tls.then(|| {
             let (ca, cert, key) = test_certificates();
