@@ -1,3 +1,4 @@
+/// <reference types="vitest/config" />
 import { defineConfig, loadEnv } from "vite";
 import react from "@vitejs/plugin-react";
 
@@ -42,6 +43,12 @@ export default defineConfig(({ mode }) => {
         "content-security-policy":
           "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
       },
+    },
+    // `npm test`: unit tests of pure modules (`src/**/*.test.ts`), in Node (no DOM). Nothing
+    // imports them, so they never reach the bundle.
+    test: {
+      environment: "node",
+      include: ["src/**/*.test.ts"],
     },
     build: {
       outDir: "dist",
