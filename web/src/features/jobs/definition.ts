@@ -169,9 +169,9 @@ function add(map: Record<string, string>, key: string, msg: string) {
   else if (!previous.split("; ").includes(msg)) map[key] = `${previous}; ${msg}`;
 }
 
-/** `steps[1].command`-style display of an issue's location in the definition. */
+/** `steps[1].command`-style display of an issue's location (`target.1` → `target[1]`, `1` → `[1]`). */
 export function displayPath(path: string): string {
-  return path.replace(/\.(\d+)(?=\.|$)/g, "[$1]");
+  return path.replace(/(?:^|\.)(\d+)(?=\.|$)/g, "[$1]");
 }
 
 /** An issue's location relative to the definition (`steps.1.command`), or the body field (`name`). */
