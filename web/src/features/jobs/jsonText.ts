@@ -48,7 +48,9 @@ function scan(text: string): Scan {
     expect('"');
     while (i < text.length && text.charAt(i) !== '"') {
       const c = text.charAt(i);
-      if (c === "\n") throw new Fail("line break inside a string", i);
+      if (c === "\n" || c === "\r") throw new Fail("line break inside a string", i);
+      // JSON allows no raw control character (a tab, say) in a string: only its escape.
+      if (c < " ") throw new Fail("control character inside a string", i);
       i += c === "\\" ? 2 : 1;
     }
     if (i >= text.length) throw new Fail("unterminated string", start);
