@@ -143,7 +143,7 @@ def row(label, phase, key):
     v = med(phase, key)
     if v is not None:
         rows.append((label, phase, v))
-row("opsconductor-winrm commands/s (shell per command)", "rust-commands", "commands_per_s")
+row("opsconductor-winrm commands/s (one shell reused, Signal after each)", "rust-commands", "commands_per_s")
 row("pywinrm commands/s, run_cmd way (shell + connection per command)", "pywinrm-per-shell", "per_shell_commands_per_s")
 row("pywinrm commands/s, shell per command, connection kept", "pywinrm-per-shell-keep", "per_shell_keep_commands_per_s")
 row("pywinrm commands/s, one shell reused", "pywinrm-reuse", "reuse_commands_per_s")
