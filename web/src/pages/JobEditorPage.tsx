@@ -1,8 +1,8 @@
-import { Alert, Badge, Button, Group, List, Stack, Switch, Tabs, Text } from "@mantine/core";
+import { Alert, Badge, Button, Group, List, Modal, Stack, Switch, Tabs, Text } from "@mantine/core";
 import { notifications } from "@mantine/notifications";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
-import { useMemo, useState } from "react";
-import { Link, useNavigate, useParams, useSearchParams } from "react-router";
+import { useEffect, useMemo, useState } from "react";
+import { Link, useHref, useNavigate, useParams, useSearchParams } from "react-router";
 import { api } from "../api/client";
 import { ApiError, errorMessage, issuePath, type FieldIssue } from "../api/errors";
 import { keys, useJob } from "../api/queries";
@@ -41,6 +41,71 @@ function stepOrder(d: Draft | null): string {
   return d ? d.steps.map((s) => s.uid).join(",") : "";
 }
 
+/**
+ * While `active`, leaving the page asks first: a click on an in-app link to another page (not a
+ * change of `?view=`) through a dialog, a reload, closing the tab or a link out of the app
+ * through the browser's own prompt. (The app's router is a `BrowserRouter`, which has no
+ * `useBlocker`; a data router would add ~18 KB gzip to the first screen for it.)
+ * Navigation by code (after creating a job, or to a run just started) is not held up.
+ */
+function useUnsavedGuard(active: boolean) {
+  const navigate = useNavigate();
+  // The router's basename as the browser sees it ("/ui").
+  const base = useHref("/").replace(/\/$/, "");
+  const [pending, setPending] = useState<string | null>(null);
+  useEffect(() => {
+    if (!active) return;
+    const onClick = (e: MouseEvent) => {
+      // Only a plain click that would replace this page (not a new tab or window, not a download).
+      if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+      const a = e.target instanceof Element ? e.target.closest("a[href]") : null;
+      if (!(a instanceof HTMLAnchorElement) || (a.target !== "" && a.target !== "_self") || a.hasAttribute("download")) return;
+      const url = new URL(a.href);
+      const inApp = url.origin === window.location.origin && (url.pathname === base || url.pathname.startsWith(`${base}/`));
+      // Elsewhere is a full page load: the beforeunload prompt asks.
+      if (!inApp || url.pathname === window.location.pathname) return;
+      e.preventDefault();
+      e.stopPropagation();
+      setPending(`${url.pathname.slice(base.length) || "/"}${url.search}${url.hash}`);
+    };
+    const onBeforeUnload = (e: BeforeUnloadEvent) => {
+      e.preventDefault();
+      // Older browsers show the prompt only when returnValue is set.
+      // eslint-disable-next-line @typescript-eslint/no-deprecated
+      e.returnValue = "";
+    };
+    // Capture phase on the document: before the router's link handler sees the click.
+    document.addEventListener("click", onClick, true);
+    window.addEventListener("beforeunload", onBeforeUnload);
+    return () => {
+      document.removeEventListener("click", onClick, true);
+      window.removeEventListener("beforeunload", onBeforeUnload);
+    };
+  }, [active, base]);
+  const stay = () => setPending(null);
+  const leave = () => {
+    const to = pending;
+    setPending(null);
+    if (to !== null) void navigate(to);
+  };
+  return (
+    <Modal opened={pending !== null} onClose={stay} title="Leave without saving?">
+      {/* The test id on the content: it exists only while the dialog is open (the modal's root stays, empty). */}
+      <Stack gap="md" data-testid="unsaved-dialog">
+        <Text size="sm">This job has changes that are not saved. If you leave now, they are lost.</Text>
+        <Group justify="flex-end">
+          <Button variant="default" onClick={stay} data-testid="unsaved-stay">
+            Stay
+          </Button>
+          <Button color="red" onClick={leave} data-testid="unsaved-leave">
+            Leave without saving
+          </Button>
+        </Group>
+      </Stack>
+    </Modal>
+  );
+}
+
 function JobEditor({ job }: { job: Job | null }) {
   const { canOperate } = usePermissions();
   const readOnly = !canOperate;
@@ -76,6 +141,9 @@ function JobEditor({ job }: { job: Job | null }) {
   };
   const now = current();
   const dirty = !now.ok || canonicalJson(now.value) !== canonicalJson(job?.definition ?? null) || isActive !== (job?.is_active ?? true);
+  // Leaving asks first once something was edited (a new job left as it opened has nothing to lose).
+  const edited = !now.ok || canonicalJson(now.value) !== canonicalJson(initial.definition) || isActive !== (job?.is_active ?? true);
+  const unsavedDialog = useUnsavedGuard(edited && !readOnly);
 
   const toBuilder = (): boolean => {
     if (editor === "builder") return true;
@@ -280,6 +348,7 @@ function JobEditor({ job }: { job: Job | null }) {
         )}
       </Tabs>
       {running && job && <RunJobDialog job={job} opened onClose={() => setRunning(false)} />}
+      {unsavedDialog}
     </Stack>
   );
 }
