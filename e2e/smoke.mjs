@@ -290,6 +290,21 @@ try {
   check(true, "the audit page lists the job's creation, its runs and the credential use");
   await shot(page, "audit");
 
+  // The dark theme, through the shell's toggle: the dashboard in dark, then back to light.
+  const colorScheme = () => page.evaluate(() => document.documentElement.getAttribute("data-mantine-color-scheme"));
+  await page.getByTestId("nav-dashboard").click();
+  await page.getByTestId("executor-status").waitFor();
+  await page.getByTestId("theme-toggle").click();
+  await page.locator('html[data-mantine-color-scheme="dark"]').waitFor({ state: "attached" });
+  // The toggle's tooltip would be in the picture: move the pointer away and let it go.
+  await page.mouse.move(640, 800);
+  await page.getByRole("tooltip").waitFor({ state: "detached" });
+  await shot(page, "dashboard-dark");
+  check((await colorScheme()) === "dark", "the shell's theme toggle switches the app to the dark theme");
+  await page.getByTestId("theme-toggle").click();
+  await page.locator('html[data-mantine-color-scheme="light"]').waitFor({ state: "attached" });
+  check((await colorScheme()) === "light", "the theme toggle switches back to light");
+
   // A viewer sees no actions it cannot take.
   await page.getByTestId("user-menu").click();
   await page.getByTestId("logout").click();
