@@ -151,6 +151,7 @@ pub fn router(state: AppState) -> Router {
         .route("/executor/health", get(health::executor))
         .route("/", get(crate::web::index))
         .route("/ui", get(crate::web::index))
+        .route("/ui/", get(crate::web::index))
         .route("/ui/{*route}", get(crate::web::index))
         .route("/assets/{*path}", get(crate::web::asset))
         .route("/favicon.svg", get(|| crate::web::root_file("favicon.svg")))

@@ -109,6 +109,7 @@ fn the_web_ui_works_end_to_end_in_headless_chromium() {
         "run-ssh",
         "runs",
         "audit",
+        "dashboard-dark",
         "runs-phone",
     ] {
         assert!(

@@ -228,7 +228,7 @@ async fn client_routes_get_the_ui_and_never_shadow_the_api(b: Backend) {
     let built = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../web/dist/index.html")
         .exists();
-    for path in ["/", "/ui", "/ui/runs/42", "/ui/jobs/7/versions"] {
+    for path in ["/", "/ui", "/ui/", "/ui/runs/42", "/ui/jobs/7/versions"] {
         let resp = app.call(Method::GET, path, None, None).await;
         let cache = resp.headers().get("cache-control").cloned();
         let status = resp.status();
