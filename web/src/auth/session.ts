@@ -13,12 +13,17 @@
 //   answer): a `spent` token found later means the renewal's outcome is unknown, and the
 //   session ends instead of risking a reuse that would revoke the whole sign-in.
 // - The new pair is stored, then the access token is broadcast to the other tabs.
-// - Sign-out clears the stored token (in the lock) and tells the other tabs.
+// - Sign-out clears the stored token (in the lock) and tells the other tabs. It first waits for
+//   this tab's renewal in flight, and it bumps the sign-out generation (kept in localStorage
+//   under GENERATION_KEY, so every tab sees it at once): a renewal answer, or another tab's
+//   `token` message, that belongs to an older generation is dropped, never adopted or
+//   broadcast (where Web Locks are missing, nothing else orders a sign-out after a renewal).
 
 import type { TokenPair, User } from "../api/types";
 import { ApiError, NetworkError, errorFromResponse } from "../api/errors";
 
 const REFRESH_KEY = "opsc.refresh";
+const GENERATION_KEY = "opsc.signout-generation";
 const LOCK_NAME = "opsc-refresh";
 const CHANNEL_NAME = "opsc-auth";
 /** Renew this long before the access token expires. */
@@ -46,8 +51,8 @@ interface StoredRefresh {
 
 type ChannelMessage =
   | { type: "hello" }
-  | { type: "token"; access: string; expiresAt: number; user: User }
-  | { type: "logout"; reason: string | null };
+  | { type: "token"; access: string; expiresAt: number; user: User; generation: number }
+  | { type: "logout"; reason: string | null; generation: number };
 
 function readStored(): StoredRefresh | null {
   let raw: string | null;
@@ -75,6 +80,23 @@ function writeStored(value: StoredRefresh | null): void {
   }
 }
 
+function readGeneration(): number {
+  try {
+    const n = Number(localStorage.getItem(GENERATION_KEY));
+    return Number.isSafeInteger(n) && n > 0 ? n : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function writeGeneration(n: number): void {
+  try {
+    localStorage.setItem(GENERATION_KEY, String(n));
+  } catch {
+    // Without storage the tab's own counter (and the one in the logout message) still works.
+  }
+}
+
 /** Runs `fn` holding the cross-tab refresh lock (or directly where Web Locks are missing). */
 async function withRefreshLock<T>(fn: () => Promise<T>): Promise<T> {
   // Web Locks need a secure context (HTTPS or localhost). Without them the `spent` marker
@@ -85,7 +107,7 @@ async function withRefreshLock<T>(fn: () => Promise<T>): Promise<T> {
   return fn();
 }
 
-async function postJson<T>(path: string, body: unknown): Promise<T> {
+async function postJson<T>(path: string, body: unknown, options: { keepalive?: boolean } = {}): Promise<T> {
   let res: Response;
   try {
     res = await fetch(path, {
@@ -93,6 +115,8 @@ async function postJson<T>(path: string, body: unknown): Promise<T> {
       headers: { "content-type": "application/json", accept: "application/json" },
       body: JSON.stringify(body),
       credentials: "same-origin",
+      // Outlives the page (a tab closed right after "Sign out" still revokes the session).
+      keepalive: options.keepalive === true,
     });
   } catch {
     throw new NetworkError();
@@ -112,6 +136,10 @@ class Session {
   private listeners = new Set<() => void>();
   private snapshot: SessionSnapshot = { status: "loading", user: null, endedReason: null };
   private started = false;
+  /** This tab's view of the sign-out generation (see `generation()`). */
+  private signOuts = 0;
+  /** The generation the access token was obtained in (sent along when shared). */
+  private tokenGeneration = 0;
 
   // ---- React subscription -------------------------------------------------------------
 
@@ -160,16 +188,19 @@ class Session {
     switch (msg.type) {
       case "hello":
         if (this.usable(MIN_VALID_MS * 3) && this.access && this.snapshot.user) {
-          this.post({ type: "token", access: this.access, expiresAt: this.expiresAt, user: this.snapshot.user });
+          this.post({ type: "token", access: this.access, expiresAt: this.expiresAt, user: this.snapshot.user, generation: this.tokenGeneration });
         }
         break;
       case "token":
+        // A renewal that finished after a sign-out (in any tab) is not a session any more.
+        if (msg.generation < this.generation()) break;
         if (msg.expiresAt > this.expiresAt) {
           this.knownRefresh = readStored()?.token ?? null;
-          this.adopt(msg.access, msg.expiresAt, msg.user);
+          this.adopt(msg.access, msg.expiresAt, msg.user, msg.generation);
         }
         break;
       case "logout":
+        this.signOuts = Math.max(this.signOuts, msg.generation);
         this.clearLocal(msg.reason);
         break;
     }
@@ -193,12 +224,25 @@ class Session {
 
   // ---- tokens -------------------------------------------------------------------------
 
+  /** How many sign-outs happened: the larger of this tab's count and the stored one. */
+  private generation(): number {
+    return Math.max(this.signOuts, readGeneration());
+  }
+
+  /** A sign-out: results of renewals started before it are dropped from now on. */
+  private bumpGeneration(): number {
+    this.signOuts = this.generation() + 1;
+    writeGeneration(this.signOuts);
+    return this.signOuts;
+  }
+
   private usable(minMs: number): boolean {
     return this.access !== null && this.expiresAt - Date.now() > minMs;
   }
 
-  private adopt(access: string, expiresAt: number, user: User): void {
+  private adopt(access: string, expiresAt: number, user: User, generation: number): void {
     this.access = access;
+    this.tokenGeneration = generation;
     this.expiresAt = expiresAt;
     this.set({ status: "signed-in", user, endedReason: null });
     this.schedule();
@@ -242,6 +286,7 @@ class Session {
   }
 
   private async renewLocked(rejected: string | null): Promise<string | null> {
+    const generation = this.generation();
     const stored = readStored();
     if (!stored) {
       // Signed out elsewhere (or storage cleared).
@@ -271,6 +316,8 @@ class Session {
     try {
       pair = await postJson<TokenPair>("/api/refresh", { refresh_token: stored.token });
     } catch (err) {
+      // Signed out meanwhile: nothing left to end.
+      if (generation !== this.generation()) return null;
       writeStored(null);
       this.knownRefresh = null;
       if (err instanceof ApiError && err.status < 500) {
@@ -283,16 +330,22 @@ class Session {
       this.endEverywhere("The server could not renew your session. Please sign in again.");
       return null;
     }
-    this.accept(pair);
-    return pair.access_token;
+    return this.accept(pair, generation) ? pair.access_token : null;
   }
 
-  private accept(pair: TokenPair): void {
+  /**
+   * Stores and shares a new pair obtained in sign-out generation `generation`; a pair that
+   * arrives after a sign-out is dropped (false). (Its refresh token belongs to the sign-in that
+   * the sign-out revoked on the server.)
+   */
+  private accept(pair: TokenPair, generation: number): boolean {
+    if (generation !== this.generation()) return false;
     writeStored({ token: pair.refresh_token, spent: false });
     this.knownRefresh = pair.refresh_token;
     const expiresAt = Date.now() + Math.max(30, pair.expires_in) * 1000;
-    this.adopt(pair.access_token, expiresAt, pair.user);
-    this.post({ type: "token", access: pair.access_token, expiresAt, user: pair.user });
+    this.adopt(pair.access_token, expiresAt, pair.user, generation);
+    this.post({ type: "token", access: pair.access_token, expiresAt, user: pair.user, generation });
+    return true;
   }
 
   // ---- sign-in and sign-out -----------------------------------------------------------
@@ -300,7 +353,8 @@ class Session {
   async login(username: string, password: string): Promise<User> {
     const pair = await postJson<TokenPair>("/api/login", { username, password });
     await withRefreshLock(() => {
-      this.accept(pair);
+      // A new sign-in belongs to the current generation, whatever ended before it.
+      this.accept(pair, this.generation());
       return Promise.resolve();
     });
     return pair.user;
@@ -312,16 +366,21 @@ class Session {
    * tabs forget the session even when the server cannot be reached.
    */
   async logout(reason: string | null = null): Promise<void> {
-    const token = await withRefreshLock(() => {
+    // A renewal in flight first: its new refresh token is then the one revoked below (without
+    // Web Locks nothing else orders the two). Its failure does not matter here.
+    if (this.inflight) await this.inflight.catch(() => null);
+    const { token, generation } = await withRefreshLock(() => {
+      // Bumped together with clearing the token: anything renewed before is dropped.
+      const generation = this.bumpGeneration();
       const stored = readStored()?.token ?? null;
       writeStored(null);
-      return Promise.resolve(stored);
+      return Promise.resolve({ token: stored, generation });
     });
     this.knownRefresh = null;
-    this.post({ type: "logout", reason });
+    this.post({ type: "logout", reason, generation });
     this.clearLocal(reason);
     if (token !== null) {
-      await postJson("/api/logout", { refresh_token: token }).catch(() => undefined);
+      await postJson("/api/logout", { refresh_token: token }, { keepalive: true }).catch(() => undefined);
     }
   }
 
@@ -341,7 +400,7 @@ class Session {
   }
 
   private endEverywhere(reason: string): void {
-    this.post({ type: "logout", reason });
+    this.post({ type: "logout", reason, generation: this.bumpGeneration() });
     this.clearLocal(reason);
   }
 
