@@ -124,7 +124,14 @@ pub async fn refresh(core: &Core, refresh_token: &str) -> Result<TokenPair> {
     if user.token_version != record.token_version {
         return Err(Error::Unauthorized("Token revoked".into()));
     }
-    issue_pair(core, User::try_from(user)?, &record.family_id).await
+    let pair = issue_pair(core, User::try_from(user)?, &record.family_id).await?;
+    // A sign-out may have revoked the family between the checks above and the new token's
+    // insert, missing it: look again, so a renewal racing a sign-out cannot outlive it.
+    if token_store::family_revoked(&core.db, &record.family_id).await? {
+        token_store::revoke_family(&core.db, &record.family_id).await?;
+        return Err(Error::Unauthorized("Token revoked".into()));
+    }
+    Ok(pair)
 }
 
 /// Resolves an access token to its user, with role and token version as stored now (or at
@@ -160,7 +167,6 @@ pub async fn authenticate(core: &Core, access_token: &str) -> Result<Caller> {
     Ok(caller)
 }
 
-/// Invalidates every access and refresh token issued to the user so far.
 /// Signs one session out: every refresh token of the presented token's family stops working
 /// (the token itself may already be used). Returns the session's user (id, name) for the
 /// audit trail, or `None` for an unknown token; the caller answers the same either way.
@@ -178,6 +184,7 @@ pub async fn logout(core: &Core, refresh_token: &str) -> Result<Option<(i64, Str
     Ok(Some((record.user_id, name)))
 }
 
+/// Invalidates every access and refresh token issued to the user so far.
 pub async fn revoke_all(core: &Core, user_id: i64) -> Result<()> {
     let bumped = user_store::bump_token_version(&core.db, user_id).await;
     core.sessions.invalidate(user_id);

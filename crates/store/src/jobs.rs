@@ -52,6 +52,8 @@ pub struct JobChanges {
     pub version: Option<i64>,
     pub definition: Option<String>,
     pub is_active: Option<bool>,
+    /// Change only if the job is still at this revision (optimistic concurrency).
+    pub base_revision: Option<i64>,
 }
 
 /// Creates the job and its first revision in one transaction.
@@ -150,7 +152,8 @@ pub async fn update(
         let record = sqlx::query_as::<_, JobRecord>(concat!(
             "UPDATE jobs SET name = COALESCE($2, name), version = COALESCE($3, version), ",
             "definition = COALESCE($4, definition), is_active = COALESCE($5, is_active), ",
-            "revision = revision + $6, updated_at = $7 WHERE id = $1 RETURNING ", job_columns!()
+            "revision = revision + $6, updated_at = $7 ",
+            "WHERE id = $1 AND (CAST($8 AS BIGINT) IS NULL OR revision = $8) RETURNING ", job_columns!()
         ))
         .bind(id)
         .bind(changes.name.as_deref())
@@ -159,6 +162,7 @@ pub async fn update(
         .bind(changes.is_active)
         .bind(bump)
         .bind(now)
+        .bind(changes.base_revision)
         .fetch_optional(&mut *tx)
         .await?;
         if let (Some(r), true) = (&record, bump == 1) {

@@ -89,6 +89,19 @@ pub async fn revoke_family(db: &Db, family_id: &str) -> StoreResult<u64> {
     Ok(affected)
 }
 
+/// Whether the family was ended (a sign-out or a detected reuse revoked its tokens).
+pub async fn family_revoked(db: &Db, family_id: &str) -> StoreResult<bool> {
+    let revoked: Option<i64> = with_pool!(db, pool => {
+        sqlx::query_scalar(
+            "SELECT 1 FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NOT NULL LIMIT 1",
+        )
+        .bind(family_id)
+        .fetch_optional(pool)
+        .await?
+    });
+    Ok(revoked.is_some())
+}
+
 /// Removes tokens that expired before `before`; they can no longer be used or replayed.
 pub async fn delete_expired(db: &Db, before: UtcTime) -> StoreResult<u64> {
     let affected = with_pool!(db, pool => {

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use crate::clixml::StderrDecoder;
-use crate::error::{FAULT_TIMED_OUT, WinrmError, WinrmErrorKind};
+use crate::error::{FAULT_INVALID_SELECTORS, FAULT_TIMED_OUT, WinrmError, WinrmErrorKind};
 use crate::response::OutStream;
 use crate::session::WinrmSession;
 use crate::soap::{self, Launch};
@@ -259,17 +259,18 @@ impl WinrmSession {
         })
     }
 
-    /// Runs `command` in a new shell, feeds it `opts.stdin`, and sends its output to `sink` in
-    /// order as it arrives.
+    /// Runs `command` in the session's idle shell (or a new one), feeds it `opts.stdin`, and
+    /// sends its output to `sink` in order as it arrives.
     ///
     /// A slow `sink` slows the polling down (the server holds the output); a `sink` whose
     /// receiver is gone is ignored and the output is drained.
     ///
     /// On timeout or cancel the command gets Signal `terminate` (Windows ends its process
     /// tree) and the caller gets [`WinrmErrorKind::Timeout`] or [`WinrmErrorKind::Canceled`].
-    /// A cancel is noticed between requests: within about 2 s while the command runs. The
-    /// shell is deleted in every case (best effort, over a new connection if the old one was
-    /// lost). A connection lost while the command runs is an error, never retried: the
+    /// A cancel is noticed between requests: within about 2 s while the command runs. A
+    /// stopped or failed command's shell is deleted (best effort, over a new connection if the
+    /// old one was lost); after a normal end the shell stays for the next command, so processes
+    /// the command left running in the background live until the session closes. A connection lost while the command runs is an error, never retried: the
     /// command's outcome is unknown. Dropping the future instead leaves the command and its
     /// shell on the server (until Windows' idle timeout) and the connection is replaced for
     /// the next command: prefer the token.
@@ -337,7 +338,9 @@ impl WinrmSession {
         if let Some(shell_id) = self.take_idle_shell() {
             match self.start_in(&shell_id, line, launch, deadline).await {
                 Ok(command_id) => return Ok((shell_id, command_id)),
-                Err(e) if matches!(e.kind, WinrmErrorKind::Fault(_)) => {
+                // Only "no such shell" means it is gone; after any other fault (a quota, access
+                // denied) the shell still exists and must not be left behind.
+                Err(e) if e.kind == WinrmErrorKind::Fault(FAULT_INVALID_SELECTORS) => {
                     debug!(shell_id, error = %e.message, "winrm idle shell gone; creating another");
                 }
                 Err(e) => {

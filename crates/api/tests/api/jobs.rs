@@ -10,6 +10,7 @@ both_backends!(
     definition_errors_name_the_step_index_and_field,
     job_names_are_unique_and_only_operators_write,
     updates_keep_every_revision_of_the_definition,
+    a_stale_base_revision_is_a_conflict_not_a_silent_overwrite,
     inactive_jobs_are_hidden_unless_asked_for,
     a_user_who_created_jobs_cannot_be_deleted,
     plan_resolves_parameters_and_targets_and_renders_without_running,
@@ -35,6 +36,78 @@ fn seed_definition() -> Value {
     json!({"name": "Restart service on Windows", "version": 1, "parameters": {"svc": "Spooler"},
         "steps": [{"type": "winrm.exec", "shell": "powershell", "target": "sample-windows-server",
             "command": "Restart-Service {{ svc }}; (Get-Service {{ svc }}).Status", "timeoutSec": 90}]})
+}
+
+async fn a_stale_base_revision_is_a_conflict_not_a_silent_overwrite(b: Backend) {
+    let (app, admin) = setup(b).await;
+    let (status, created) = json_of(
+        app.post(
+            "/jobs",
+            &admin,
+            json!({"name": "seed", "definition": seed_definition()}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_i64().expect("id");
+    let mut edited = seed_definition();
+    edited["steps"][0]["timeoutSec"] = json!(30);
+    // Two editors opened revision 1; the first saves.
+    let (status, first) = json_of(
+        app.put(
+            &format!("/jobs/{id}"),
+            &admin,
+            json!({"definition": edited, "base_revision": 1}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["revision"], 2);
+    // The second is refused, saying why, and nothing changes.
+    edited["steps"][0]["timeoutSec"] = json!(45);
+    let (status, second) = json_of(
+        app.put(
+            &format!("/jobs/{id}"),
+            &admin,
+            json!({"definition": edited, "base_revision": 1, "is_active": false}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{second}");
+    let detail = second["detail"].as_str().expect("detail");
+    assert!(
+        detail.contains("now revision 2") && detail.contains("revision 1"),
+        "{detail}"
+    );
+    let (_, now) = json_of(app.get(&format!("/jobs/{id}"), &admin).await).await;
+    assert_eq!(now["revision"], 2);
+    assert_eq!(now["is_active"], true);
+    assert_eq!(now["definition"]["steps"][0]["timeoutSec"], 30);
+    // A bad base revision is a 422 on that field; an unknown job stays a 404.
+    let (status, bad) = json_of(
+        app.put(
+            &format!("/jobs/{id}"),
+            &admin,
+            json!({"is_active": false, "base_revision": "two"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    assert!(bad.to_string().contains("base_revision"), "{bad}");
+    let (status, _) = json_of(
+        app.put(
+            "/jobs/9999",
+            &admin,
+            json!({"is_active": false, "base_revision": 1}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 async fn a_job_is_created_from_the_contract_seed_example(b: Backend) {

@@ -92,6 +92,9 @@ pub struct UpdateJob {
     #[schema(value_type = Option<Object>)]
     pub definition: Option<Value>,
     pub is_active: Option<bool>,
+    /// The revision the edit started from: when the job has moved on since, the update is
+    /// refused with 409 instead of silently overwriting someone else's change.
+    pub base_revision: Option<i64>,
 }
 
 fn not_found() -> Error {
@@ -248,12 +251,21 @@ pub async fn update(core: &Core, caller: &Caller, id: i64, input: &UpdateJob) ->
         version: input.version,
         definition: new_definition.map(Value::to_string),
         is_active: input.is_active,
+        base_revision: input.base_revision,
     };
-    Ok(store::update(&core.db, id, &changes, caller.id)
+    match store::update(&core.db, id, &changes, caller.id)
         .await
         .map_err(duplicate)?
-        .ok_or_else(not_found)?
-        .into())
+    {
+        Some(updated) => Ok(updated.into()),
+        None => match (store::get(&core.db, id).await?, input.base_revision) {
+            (Some(now), Some(base)) => Err(Error::Conflict(format!(
+                "The job was changed (now revision {}) since revision {base} was opened; reload it",
+                now.revision
+            ))),
+            _ => Err(not_found()),
+        },
+    }
 }
 
 pub async fn delete(core: &Core, id: i64) -> Result<()> {
