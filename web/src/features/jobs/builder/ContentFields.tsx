@@ -1,4 +1,4 @@
-import { Button, FileButton, Group, SegmentedControl, Stack, Text, Textarea } from "@mantine/core";
+import { Button, FileButton, Group, SegmentedControl, Stack, Text, Textarea, Tooltip } from "@mantine/core";
 import { useState } from "react";
 import { formatBytes } from "../../../components/format";
 import { setKey, text, type Json } from "../definition";
@@ -107,9 +107,12 @@ export function SshContentField({
 }) {
   const isB64 = data.contentB64 !== undefined && data.content === undefined;
   const error = [errorFor("content"), errorFor("contentB64")].filter(Boolean).join("; ") || undefined;
+  // Binary content (or broken base64) has no text form: switching would lose it.
+  const asText = isB64 ? base64ToText(text(data.contentB64)) : null;
+  const noText = isB64 && asText === null;
   const switchTo = (mode: string) => {
     if (mode === "base64" && !isB64) onChange(setKey(setKey(data, "content", undefined), "contentB64", textToBase64(text(data.content))));
-    if (mode === "text" && isB64) onChange(setKey(setKey(data, "contentB64", undefined), "content", base64ToText(text(data.contentB64)) ?? ""));
+    if (mode === "text" && isB64 && asText !== null) onChange(setKey(setKey(data, "contentB64", undefined), "content", asText));
   };
   return (
     <Stack gap={4}>
@@ -117,7 +120,17 @@ export function SshContentField({
         size="xs"
         w="fit-content"
         data={[
-          { value: "text", label: "Text" },
+          {
+            value: "text",
+            label: noText ? (
+              <Tooltip label="This content is not UTF-8 text (a binary file?); as text it would be lost">
+                <span>Text</span>
+              </Tooltip>
+            ) : (
+              "Text"
+            ),
+            disabled: noText,
+          },
           { value: "base64", label: "Base64 / file" },
         ]}
         value={isB64 ? "base64" : "text"}
@@ -125,6 +138,11 @@ export function SshContentField({
         disabled={readOnly}
         data-testid={`step-${index}-content-mode`}
       />
+      {noText && !readOnly && (
+        <Text size="xs" c="dimmed" data-testid={`step-${index}-content-not-text`}>
+          Not UTF-8 text, so it stays base64 (Text would lose it).
+        </Text>
+      )}
       {isB64 ? (
         <Base64Field index={index} value={data.contentB64} onChange={(b) => onChange(setKey(data, "contentB64", b))} error={error} readOnly={readOnly} />
       ) : (
