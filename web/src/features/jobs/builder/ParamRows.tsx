@@ -1,6 +1,7 @@
 import { ActionIcon, Button, Card, Group, Select, SimpleGrid, Stack, Switch, TagsInput, Text, TextInput } from "@mantine/core";
 import { useCredentials } from "../../../api/queries";
-import { isRecord, nextUid, PARAM_TYPES, paramKind, SECRET_FIELDS, setKey, text, type Json, type ParamRow, type ParamType } from "../definition";
+import { useState } from "react";
+import { isRecord, nextUid, numberFromInput, PARAM_TYPES, paramKind, SECRET_FIELDS, setKey, text, type Json, type ParamRow, type ParamType } from "../definition";
 import { fieldError } from "./fieldError";
 
 /** The declaration object of a parameter (a plain default becomes `{type, default}`). */
@@ -20,6 +21,42 @@ function retype(decl: Json, kind: ParamType): Json {
   if (kind === "number" && typeof out.default !== "number") out = setKey(out, "default", undefined);
   if (kind === "enum" && out.enum === undefined) out = setKey(out, "enum", []);
   return out;
+}
+
+/** A number default: the text as typed is kept ("1.0" on the way to "1.05"); on blur it becomes a number. */
+function NumberDefault({ decl, onChange, error, readOnly, testId }: { decl: Json; onChange: (d: Json) => void; error?: string; readOnly: boolean; testId: string }) {
+  const value = decl.default;
+  const [input, setInput] = useState(() => text(value));
+  // The value this field last set; another value came from elsewhere and replaces the text.
+  const [own, setOwn] = useState<unknown>(value);
+  if (value !== own) {
+    setOwn(value);
+    setInput(text(value));
+  }
+  const emit = (raw: string, final: boolean) => {
+    const v = numberFromInput(raw, final);
+    setOwn(v);
+    onChange(setKey(decl, "default", v));
+  };
+  return (
+    <TextInput
+      label="Default"
+      inputMode="decimal"
+      value={input}
+      onChange={(e) => {
+        setInput(e.currentTarget.value);
+        emit(e.currentTarget.value, false);
+      }}
+      onBlur={() => {
+        const v = numberFromInput(input, true);
+        if (typeof v === "number") setInput(String(v));
+        if (v !== value) emit(input, true);
+      }}
+      error={fieldError(error)}
+      readOnly={readOnly}
+      data-testid={testId}
+    />
+  );
 }
 
 function DefaultInput({ kind, decl, onChange, error, readOnly, testId }: { kind: ParamType; decl: Json; onChange: (d: Json) => void; error?: string; readOnly: boolean; testId: string }) {
@@ -59,20 +96,7 @@ function DefaultInput({ kind, decl, onChange, error, readOnly, testId }: { kind:
       );
     }
     case "number":
-      return (
-        <TextInput
-          label="Default"
-          inputMode="decimal"
-          value={text(value)}
-          onChange={(e) => {
-            const t = e.currentTarget.value.trim();
-            onChange(setKey(decl, "default", t === "" ? undefined : Number.isFinite(Number(t)) && !t.endsWith(".") ? Number(t) : e.currentTarget.value));
-          }}
-          error={fieldError(error)}
-          readOnly={readOnly}
-          data-testid={testId}
-        />
-      );
+      return <NumberDefault decl={decl} onChange={onChange} error={error} readOnly={readOnly} testId={testId} />;
     case "string":
       return (
         <TextInput
