@@ -1,7 +1,9 @@
-import { Group, Select, Switch, TagsInput, TextInput, Textarea } from "@mantine/core";
+import { Group, SegmentedControl, Select, Stack, Switch, TagsInput, Text, TextInput, Textarea } from "@mantine/core";
+import { useState } from "react";
 import { setKey, text, type Json, type StepType } from "../definition";
 import { Base64Field, SshContentField } from "./ContentFields";
 import { fieldError } from "./fieldError";
+import { bodyMode, bodyText, parseBody, type BodyMode } from "./httpBody";
 import { KeyValueRows } from "./KeyValueRows";
 
 const mono = { input: { fontFamily: "monospace" } };
@@ -140,10 +142,88 @@ function WinrmCopy(p: StepFormProps) {
   );
 }
 
+/**
+ * http.request's body: the text is kept as typed. As text it is the body at once; as JSON it is
+ * parsed when the field loses focus (invalid JSON: an inline error, the body left as it was).
+ */
+function BodyField({ p }: { p: StepFormProps }) {
+  const value = p.data.body;
+  const [mode, setMode] = useState<BodyMode>(() => bodyMode(value));
+  const [input, setInput] = useState(() => bodyText(value, mode));
+  const [jsonError, setJsonError] = useState<string | null>(null);
+  // The body this field last set; any other came from elsewhere and replaces the text.
+  const [own, setOwn] = useState<unknown>(value);
+  if (value !== own) {
+    const m = bodyMode(value);
+    setOwn(value);
+    setMode(m);
+    setInput(bodyText(value, m));
+    setJsonError(null);
+  }
+  const emit = (v: unknown) => {
+    setOwn(v);
+    p.onChange(setKey(p.data, "body", v));
+  };
+  const commit = (t: string, m: BodyMode) => {
+    const parsed = parseBody(t, m);
+    if (!parsed.ok) {
+      setJsonError(parsed.error);
+      return;
+    }
+    setJsonError(null);
+    if (JSON.stringify(parsed.value) !== JSON.stringify(value)) emit(parsed.value);
+  };
+  return (
+    <Stack gap={4}>
+      <Group gap="xs" justify="space-between">
+        <Text size="sm" fw={500}>
+          Body
+        </Text>
+        <SegmentedControl
+          size="xs"
+          data={[
+            { value: "text", label: "Text" },
+            { value: "json", label: "JSON" },
+          ]}
+          value={mode}
+          onChange={(v) => {
+            const m = v === "json" ? "json" : "text";
+            setMode(m);
+            commit(input, m);
+          }}
+          disabled={p.readOnly}
+          data-testid={`step-${p.index}-body-mode`}
+        />
+      </Group>
+      <Textarea
+        aria-label="Body"
+        description={mode === "json" ? "A JSON value, sent as its JSON text (checked when you leave the field)" : undefined}
+        autosize
+        minRows={2}
+        maxRows={16}
+        styles={mono}
+        spellCheck={false}
+        value={input}
+        onChange={(e) => {
+          const t = e.currentTarget.value;
+          setInput(t);
+          if (jsonError) setJsonError(null);
+          if (mode === "text") commit(t, "text");
+        }}
+        onBlur={() => {
+          if (mode === "json" && !p.readOnly) commit(input, "json");
+        }}
+        error={jsonError ? <span data-testid={`step-${p.index}-body-error`}>{jsonError}</span> : fieldError(p.errorFor("body"))}
+        readOnly={p.readOnly}
+        data-testid={`step-${p.index}-body`}
+      />
+    </Stack>
+  );
+}
+
 function HttpRequest(p: StepFormProps) {
   const status = p.data.expectedStatus;
   const statusList = Array.isArray(status) ? status.map(text) : status === undefined ? [] : [text(status)];
-  const bodyIsJson = p.data.body !== undefined && p.data.body !== null && typeof p.data.body !== "string";
   return (
     <>
       <Group align="flex-start" wrap="wrap">
@@ -180,31 +260,7 @@ function HttpRequest(p: StepFormProps) {
         readOnly={p.readOnly}
         testId={`step-${p.index}-headers`}
       />
-      <Textarea
-        label="Body"
-        description={bodyIsJson ? "A JSON value (sent as its JSON text)" : undefined}
-        autosize
-        minRows={2}
-        maxRows={16}
-        styles={mono}
-        spellCheck={false}
-        value={bodyIsJson ? JSON.stringify(p.data.body, null, 2) : text(p.data.body)}
-        onChange={(e) => {
-          const t = e.currentTarget.value;
-          let next: unknown = t === "" ? undefined : t;
-          if (bodyIsJson && t !== "") {
-            try {
-              next = JSON.parse(t);
-            } catch {
-              next = t;
-            }
-          }
-          p.onChange(setKey(p.data, "body", next));
-        }}
-        error={fieldError(p.errorFor("body"))}
-        readOnly={p.readOnly}
-        data-testid={`step-${p.index}-body`}
-      />
+      <BodyField p={p} />
       <TagsInput
         label="Expected status"
         description="Status codes, Enter after each; none means any 2xx"
