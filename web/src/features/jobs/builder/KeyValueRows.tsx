@@ -1,6 +1,6 @@
 import { ActionIcon, Button, Group, Input, Stack, TextInput } from "@mantine/core";
 import { useState } from "react";
-import { isRecord, nextUid, text } from "../definition";
+import { duplicateKeys, isRecord, nextUid, text } from "../definition";
 import { fieldError } from "./fieldError";
 
 interface Row {
@@ -41,6 +41,7 @@ export function KeyValueRows({
     for (const r of next) if (r.key !== "") obj[r.key] = r.value;
     onChange(next.length === 0 ? undefined : obj);
   };
+  const dupes = duplicateKeys(rows.map((r) => r.key));
   return (
     <Input.Wrapper label={label} error={fieldError(error)} data-testid={testId}>
       <Stack gap={6} mt={4}>
@@ -50,6 +51,8 @@ export function KeyValueRows({
               placeholder={keyPlaceholder}
               value={r.key}
               onChange={(e) => update(rows.map((x) => (x.uid === r.uid ? { ...x, key: e.currentTarget.value } : x)))}
+              error={fieldError(dupes.has(r.key) ? `'${r.key}' is here twice: only the last row is saved` : undefined)}
+              readOnly={readOnly}
               style={{ flex: 1 }}
               styles={{ input: { fontFamily: "monospace" } }}
               aria-label={`${label} name ${i + 1}`}
@@ -59,6 +62,7 @@ export function KeyValueRows({
               placeholder="value"
               value={r.value}
               onChange={(e) => update(rows.map((x) => (x.uid === r.uid ? { ...x, value: e.currentTarget.value } : x)))}
+              readOnly={readOnly}
               style={{ flex: 2 }}
               styles={{ input: { fontFamily: "monospace" } }}
               aria-label={`${label} value ${i + 1}`}
