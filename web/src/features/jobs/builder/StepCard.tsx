@@ -1,31 +1,9 @@
 import { ActionIcon, Badge, Card, Collapse, Group, NativeSelect, SimpleGrid, Stack, Switch, Text, TextInput } from "@mantine/core";
-import { intFromInput, isStepType, newStep, setKey, STEP_TYPES, text, type Json, type StepType } from "../definition";
+import { intFromInput, isStepType, setKey, STEP_TYPES, text, type Json } from "../definition";
 import { fieldError } from "./fieldError";
+import { COMMON, retype, typeAccepts } from "./retype";
 import { StepFields } from "./StepFields";
 import { TargetField } from "./TargetField";
-
-const COMMON = ["type", "name", "target", "timeoutSec", "retries", "retryBackoffSec", "continueOnError"];
-const TYPED = ["command", "sudo", "env", "content", "contentB64", "destPath", "mode", "overwrite", "shell", "method", "url", "headers", "body", "expectedStatus"];
-
-/** A step changed to `type`: common and shared fields kept, the new type's required fields added. */
-function retype(data: Json, type: StepType): Json {
-  const fresh = newStep(type);
-  let out: Json = Object.fromEntries(Object.entries({ ...fresh, ...data, type }).filter(([k]) => !TYPED.includes(k) || typeAccepts(type, k)));
-  if (type === "ssh.copy" && out.contentB64 !== undefined) out = setKey(out, "content", undefined);
-  if (type !== "http.request" && out.target === undefined) out = setKey(out, "target", []);
-  return out;
-}
-
-function typeAccepts(type: StepType, key: string): boolean {
-  const accepts: Record<StepType, string[]> = {
-    "ssh.exec": ["command", "sudo", "env"],
-    "ssh.copy": ["content", "contentB64", "destPath", "mode", "overwrite"],
-    "winrm.exec": ["shell", "command"],
-    "winrm.copy": ["destPath", "contentB64", "overwrite"],
-    "http.request": ["method", "url", "headers", "body", "expectedStatus"],
-  };
-  return accepts[type].includes(key);
-}
 
 export interface StepCardProps {
   index: number;
