@@ -120,6 +120,32 @@ export function intFromInput(raw: string): unknown {
   return /^-?\d+$/.test(t) ? Number(t) : raw;
 }
 
+/**
+ * A number field's value from its input: `undefined` (key removed) when empty; a number when the
+ * text is one written as JavaScript would print it ("1.5", not "1.0" or "1.", which are kept as
+ * text while typing, so that "1.05" can be typed); with `final` (on blur) any finite number
+ * becomes a number ("1.0" → 1); anything else stays text (the server names the field).
+ */
+export function numberFromInput(raw: string, final = false): unknown {
+  const t = raw.trim();
+  if (t === "") return undefined;
+  const n = Number(t);
+  if (Number.isFinite(n) && (String(n) === t || final)) return n;
+  return raw;
+}
+
+/** The non-empty keys that occur more than once (rows that would collapse into one key). */
+export function duplicateKeys(keys: readonly string[]): Set<string> {
+  const seen = new Set<string>();
+  const twice = new Set<string>();
+  for (const k of keys) {
+    if (k === "") continue;
+    if (seen.has(k)) twice.add(k);
+    seen.add(k);
+  }
+  return twice;
+}
+
 /** The keys each step type's form shows, besides the common ones. */
 const COMMON_STEP_KEYS = ["type", "name", "target", "timeoutSec", "retries", "retryBackoffSec", "continueOnError"];
 const STEP_KEYS: Record<StepType, string[]> = {
