@@ -249,6 +249,8 @@ export interface JobInput {
   name: string;
   definition: unknown;
   is_active: boolean;
+  /** PUT only: the revision the edit started from; the server answers 409 when the job moved on. */
+  base_revision?: number;
 }
 
 /** A kept revision of a job's definition (`GET /jobs/{id}/versions`). */

@@ -106,11 +106,32 @@ function useUnsavedGuard(active: boolean) {
   );
 }
 
-function JobEditor({ job }: { job: Job | null }) {
+/** The revision a 409 "changed since" answer names, or null for any other conflict (a duplicate name). */
+function conflictRevision(err: unknown): number | null {
+  if (!(err instanceof ApiError) || err.status !== 409) return null;
+  const m = /now revision (\d+)/.exec(err.message);
+  return m ? Number(m[1]) : null;
+}
+
+function plural(n: number, one: string, many: string): string {
+  return `${String(n)} ${n === 1 ? one : many}`;
+}
+
+/**
+ * The editor of one job (keyed by its id only). `latest` is the job as the server has it now
+ * (refetched on focus); `job` below is the revision the edits started from. A newer revision
+ * (or a change of `is_active`) is adopted silently while nothing is edited, and otherwise
+ * offered in a banner: load theirs, or keep mine (the next save then overwrites theirs).
+ */
+function JobEditor({ job: latest }: { job: Job | null }) {
   const { canOperate } = usePermissions();
   const readOnly = !canOperate;
   const queryClient = useQueryClient();
   const navigate = useNavigate();
+  // The saved job the edits started from; its revision goes with every save (`base_revision`).
+  const [job, setBase] = useState<Job | null>(latest);
+  // Bumped on every load of a saved job: remounts the builder and the JSON view (their own state).
+  const [loads, setLoads] = useState(0);
   const initial = useMemo(() => {
     const definition = job ? job.definition : emptyDefinition();
     const converted = toDraft(definition);
@@ -133,7 +154,26 @@ function JobEditor({ job }: { job: Job | null }) {
   const [isActive, setIsActive] = useState(job?.is_active ?? true);
   const [issues, setIssues] = useState<FieldIssue[]>([]);
   const [failure, setFailure] = useState<string | null>(null);
+  // A save refused with 409 because the job changed on the server: the server's message.
+  const [conflict, setConflict] = useState<{ message: string; revision: number } | null>(null);
   const [running, setRunning] = useState(false);
+
+  /** Replaces the content being edited by the saved job `j` (the editor kind is kept where it can be). */
+  const load = (j: Job) => {
+    const converted = toDraft(j.definition);
+    const d = "draft" in converted ? converted.draft : null;
+    setBase(j);
+    setDraft(d);
+    setEditor(d && editor === "builder" ? "builder" : "json");
+    setJsonText(pretty(j.definition));
+    setProblem(null);
+    setBuilderError("error" in converted ? converted.error : null);
+    setIsActive(j.is_active);
+    setIssues([]);
+    setFailure(null);
+    setConflict(null);
+    setLoads((n) => n + 1);
+  };
 
   const current = (): { ok: true; value: unknown } | { ok: false; problem: JsonProblem } => {
     if (editor === "builder" && draft) return { ok: true, value: fromDraft(draft) };
@@ -144,6 +184,40 @@ function JobEditor({ job }: { job: Job | null }) {
   // Leaving asks first once something was edited (a new job left as it opened has nothing to lose).
   const edited = !now.ok || canonicalJson(now.value) !== canonicalJson(initial.definition) || isActive !== (job?.is_active ?? true);
   const unsavedDialog = useUnsavedGuard(edited && !readOnly);
+
+  const changedElsewhere = latest !== null && job !== null && (latest.revision !== job.revision || latest.is_active !== job.is_active);
+  if (changedElsewhere && !(dirty && !readOnly)) {
+    // Nothing of ours to lose: follow the server (a state update while rendering, no effect needed).
+    load(latest);
+  }
+  const [syncing, setSyncing] = useState(false);
+  /** The job as the server has it now (the cached one when it is already newer than ours). */
+  const newest = async (): Promise<Job | null> => {
+    if (changedElsewhere) return latest;
+    if (!job) return null;
+    setSyncing(true);
+    try {
+      const fresh = await api<Job>(`/jobs/${String(job.id)}`);
+      queryClient.setQueryData(keys.job(fresh.id), fresh);
+      return fresh;
+    } catch (err) {
+      setFailure(errorMessage(err));
+      return null;
+    } finally {
+      setSyncing(false);
+    }
+  };
+  const loadTheirs = async () => {
+    const j = await newest();
+    if (j) load(j);
+  };
+  const keepMine = async () => {
+    const j = await newest();
+    if (!j) return;
+    // Our content stays; it now counts as an edit of their revision (saved over it).
+    setBase(j);
+    setConflict(null);
+  };
 
   const toBuilder = (): boolean => {
     if (editor === "builder") return true;
@@ -179,8 +253,12 @@ function JobEditor({ job }: { job: Job | null }) {
   };
 
   const save = useMutation({
-    mutationFn: (body: JobInput) => (job ? api<Job>(`/jobs/${job.id}`, { method: "PUT", body }) : api<Job>("/jobs", { method: "POST", body })),
+    // An edit names the revision it started from: the server refuses it (409) when the job moved on.
+    mutationFn: (body: JobInput) =>
+      job ? api<Job>(`/jobs/${String(job.id)}`, { method: "PUT", body: { ...body, base_revision: job.revision } }) : api<Job>("/jobs", { method: "POST", body }),
     onSuccess: (saved) => {
+      // The editor shows what was saved (the server may normalise it), as of the new revision.
+      if (job) load(saved);
       queryClient.setQueryData(keys.job(saved.id), saved);
       void queryClient.invalidateQueries({ queryKey: keys.jobs() });
       void queryClient.invalidateQueries({ queryKey: keys.jobVersions(saved.id) });
@@ -190,7 +268,15 @@ function JobEditor({ job }: { job: Job | null }) {
       if (!job) void navigate(`/jobs/${saved.id}${view === "json" ? "?view=json" : ""}`, { replace: true });
     },
     onError: (err) => {
-      if (err instanceof ApiError && err.issues.length > 0) {
+      const revision = conflictRevision(err);
+      if (job && revision !== null) {
+        setConflict({ message: errorMessage(err), revision });
+        setIssues([]);
+        setFailure(null);
+        // Fetch theirs, for "Load theirs" and for the History tab.
+        void queryClient.invalidateQueries({ queryKey: keys.job(job.id), exact: true });
+        void queryClient.invalidateQueries({ queryKey: keys.jobVersions(job.id) });
+      } else if (err instanceof ApiError && err.issues.length > 0) {
         setIssues(err.issues);
         setFailure(null);
       } else if (err instanceof ApiError && err.status === 409) {
@@ -221,6 +307,25 @@ function JobEditor({ job }: { job: Job | null }) {
   };
 
   const routed = useMemo(() => (draft ? routeIssues(issues, draft) : { fields: {}, general: [] }), [issues, draft]);
+  // Where the save's problems are shown: the builder (inline, or its general list) or the JSON view.
+  const problemsTab: View = editor === "builder" && draft ? "builder" : "json";
+  const showProblems = {
+    where:
+      problemsTab === "builder"
+        ? routed.general.length > 0
+          ? `${plural(Object.keys(routed.fields).length, "is", "are")} marked on the builder's fields; ${plural(routed.general.length, "is", "are")} listed above them.`
+          : "They are marked on the builder's fields."
+        : "They are listed in the JSON view.",
+    label: view === problemsTab ? "Go to the first problem" : problemsTab === "builder" ? "Show in the builder" : "Show in JSON",
+    go: () => {
+      if (view !== problemsTab) changeView(problemsTab);
+      // After the tab has rendered: the first inline error (or the JSON view's list of them).
+      requestAnimationFrame(() => {
+        const first = document.querySelector(`[data-testid="${problemsTab === "builder" ? "job-field-error" : "job-json-issues"}"], [data-testid="job-general-errors"]`);
+        first?.scrollIntoView({ behavior: "smooth", block: "center" });
+      });
+    },
+  };
   const jsonIssues: PathIssue[] = issues.map((i) => ({ path: definitionPath(i), msg: i.msg, inDefinition: issuePath(i).startsWith("definition") }));
   const title = (now.ok && isRecord(now.value) ? text(now.value.name) : "") || job?.name || "New job";
 
@@ -231,7 +336,7 @@ function JobEditor({ job }: { job: Job | null }) {
           <Group gap="xs">
             <span>{title}</span>
             {job && (
-              <Badge variant="light" color="gray">
+              <Badge variant="light" color="gray" data-testid="job-revision">
                 rev {job.revision}
               </Badge>
             )}
@@ -250,8 +355,14 @@ function JobEditor({ job }: { job: Job | null }) {
         actions={
           <>
             <Switch label="Active" checked={isActive} onChange={(e) => setIsActive(e.currentTarget.checked)} disabled={readOnly} data-testid="job-active" />
-            {job && canOperate && job.is_active && (
-              <Button variant="default" leftSection={<IconRuns size={14} />} onClick={() => setRunning(true)} data-testid="job-run">
+            {latest && canOperate && latest.is_active && (
+              <Button
+                variant="default"
+                leftSection={<IconRuns size={14} />}
+                onClick={() => setRunning(true)}
+                title={dirty ? `Runs revision ${String(latest.revision)} as saved, without your unsaved edits` : undefined}
+                data-testid="job-run"
+              >
                 Run
               </Button>
             )}
@@ -273,8 +384,41 @@ function JobEditor({ job }: { job: Job | null }) {
           {failure}
         </Alert>
       )}
+      {!readOnly && ((changedElsewhere && dirty) || conflict) && (
+        <Alert color="orange" title={`Changed by someone else (revision ${String(changedElsewhere ? latest.revision : (conflict?.revision ?? "?"))})`} data-testid="job-changed-elsewhere">
+          <Stack gap="xs">
+            {conflict && (
+              <Text size="sm" fw={500} data-testid="job-save-conflict">
+                Not saved: {conflict.message}
+              </Text>
+            )}
+            <Text size="sm">
+              Your unsaved edits started from revision {job?.revision}. Load their version (your edits are discarded), or keep yours: saving then
+              replaces theirs (compare them in History).
+            </Text>
+            <Group gap="xs">
+              <Button size="xs" color="orange" loading={syncing} onClick={() => void loadTheirs()} data-testid="job-load-theirs">
+                Load theirs
+              </Button>
+              <Button size="xs" variant="default" disabled={syncing} onClick={() => void keepMine()} data-testid="job-keep-mine">
+                Keep mine
+              </Button>
+            </Group>
+          </Stack>
+        </Alert>
+      )}
+      {issues.length > 0 && (
+        <Alert color="red" title={`Not saved: ${plural(issues.length, "problem", "problems")}`} data-testid="job-save-problems">
+          <Group gap="xs" justify="space-between">
+            <Text size="sm">{showProblems.where}</Text>
+            <Button size="xs" variant="light" color="red" onClick={showProblems.go} data-testid="job-save-problems-show">
+              {showProblems.label}
+            </Button>
+          </Group>
+        </Alert>
+      )}
       {view === "builder" && routed.general.length > 0 && (
-        <Alert color="red" title="Not saved: problems outside the builder's fields" data-testid="job-general-errors">
+        <Alert color="red" title="Problems outside the builder's fields" data-testid="job-general-errors">
           <List size="sm" spacing={2}>
             {routed.general.map((g, i) => (
               <List.Item key={i} ff="monospace">
@@ -311,6 +455,7 @@ function JobEditor({ job }: { job: Job | null }) {
         <Tabs.Panel value="builder">
           {draft && editor === "builder" ? (
             <JobBuilder
+              key={loads}
               draft={draft}
               onChange={(d) => {
                 // Errors name steps by position: moving or removing steps makes them stale.
@@ -326,6 +471,7 @@ function JobEditor({ job }: { job: Job | null }) {
         </Tabs.Panel>
         <Tabs.Panel value="json">
           <JsonView
+            key={loads}
             text={jsonText}
             onChange={(t) => {
               setJsonText(t);
@@ -338,16 +484,18 @@ function JobEditor({ job }: { job: Job | null }) {
         </Tabs.Panel>
         {job && (
           <Tabs.Panel value="history">
-            <JobHistory key={job.revision} jobId={job.id} />
+            <JobHistory key={latest?.revision ?? job.revision} jobId={job.id} />
           </Tabs.Panel>
         )}
-        {job && canOperate && (
+        {latest && canOperate && (
           <Tabs.Panel value="plan">
-            <JobPlan key={job.revision} job={job} unsaved={dirty} />
+            {/* The server plans the job as saved now. */}
+            <JobPlan key={latest.revision} job={latest} unsaved={dirty} />
           </Tabs.Panel>
         )}
       </Tabs>
-      {running && job && <RunJobDialog job={job} opened onClose={() => setRunning(false)} />}
+      {/* A run takes the job as saved now (latest), never the unsaved edits: the dialog says so. */}
+      {running && latest && <RunJobDialog job={latest} opened onClose={() => setRunning(false)} unsaved={dirty && !readOnly} />}
       {unsavedDialog}
     </Stack>
   );
@@ -371,5 +519,6 @@ export default function JobEditorPage() {
   if (!Number.isInteger(jobId)) return <ErrorState error={new Error(`"${id ?? ""}" is not a job id`)} />;
   if (job.error && !job.data) return <ErrorState error={job.error} onRetry={() => void job.refetch()} />;
   if (!job.data) return <Loading />;
-  return <JobEditor key={`${job.data.id}:${job.data.revision}:${String(job.data.is_active)}`} job={job.data} />;
+  // Keyed by the id only: a newer revision arriving (refetch on focus) must not wipe unsaved edits.
+  return <JobEditor key={job.data.id} job={job.data} />;
 }

@@ -11,7 +11,7 @@ import { ParamInput } from "./ParamInput";
 import { buildParameters, initialValue, parseInvalidParameters, parseParams, type ParamValue } from "./params";
 
 /** Starts a run of `job` with typed parameter inputs, then opens the run. */
-export function RunJobDialog({ job, opened, onClose }: { job: Job; opened: boolean; onClose: () => void }) {
+export function RunJobDialog({ job, opened, onClose, unsaved = false }: { job: Job; opened: boolean; onClose: () => void; unsaved?: boolean }) {
   const specs = useMemo(() => parseParams(job.definition.parameters), [job]);
   const [values, setValues] = useState<Record<string, ParamValue>>(() => Object.fromEntries(specs.map((s) => [s.name, initialValue(s)])));
   const [errors, setErrors] = useState<Record<string, string>>({});
@@ -50,6 +50,11 @@ export function RunJobDialog({ job, opened, onClose }: { job: Job; opened: boole
     <Modal opened={opened} onClose={onClose} title={`Run ${job.name}`} size="lg" data-testid="run-dialog">
       <form onSubmit={submit} noValidate>
         <Stack>
+          {unsaved && (
+            <Alert color="yellow" title="Unsaved edits are not run" data-testid="run-unsaved-warning">
+              Runs revision {job.revision} as saved; your unsaved edits are not included. Save first to run them.
+            </Alert>
+          )}
           {general && (
             <Alert color="red" data-testid="run-dialog-error" style={{ whiteSpace: "pre-wrap" }}>
               {general}
