@@ -59,7 +59,7 @@ function FormatHint() {
     <Paper withBorder p="sm" radius="sm">
       <Stack gap={6}>
         <Text size="sm">
-          <b>CSV</b> with a header row naming the columns: <Code>name</Code>, <Code>hostname</Code>, <Code>protocol</Code> (winrm, ssh, http),{" "}
+          <b>CSV</b> (comma-separated, not tabs) with a header row naming the columns: <Code>name</Code>, <Code>hostname</Code>, <Code>protocol</Code> (winrm, ssh, http),{" "}
           <Code>port</Code>, <Code>credential</Code> (a credential&apos;s name) or <Code>credential_ref</Code> (its id), <Code>tags</Code> (key:value
           separated by <Code>;</Code>), <Code>metadata</Code> (a JSON object), <Code>depends_on</Code> (target ids separated by <Code>;</Code>).{" "}
           <b>JSON</b>: an array of objects with the fields of a new target (or <Code>{'{"targets": [...]}'}</Code>). Up to {IMPORT_MAX_ROWS} rows and{" "}
@@ -223,14 +223,17 @@ export function ImportTargetsDialog({ onClose }: { onClose: () => void }) {
   const onPick = (e: ChangeEvent<HTMLInputElement>) => {
     const f = e.currentTarget.files?.[0];
     e.currentTarget.value = ""; // picking the same file again (after fixing it) is a change too
-    if (f) void load(f);
+    if (f && !submit.isPending) void load(f);
   };
+
+  // While an import is on its way, what is being imported stays as it is.
+  const busy = submit.isPending;
 
   const onDrop = (e: DragEvent) => {
     const f = e.dataTransfer.files[0];
     if (!f) return;
     e.preventDefault();
-    void load(f);
+    if (!busy) void load(f);
   };
 
   const reset = () => {
@@ -247,7 +250,7 @@ export function ImportTargetsDialog({ onClose }: { onClose: () => void }) {
     <Modal opened onClose={onClose} title="Import targets" size={1100} data-testid="import-dialog">
       <Stack gap="sm" onDragOver={(e) => e.preventDefault()} onDrop={onDrop}>
         <FormatHint />
-        <input ref={fileInput} type="file" accept=".csv,.json,text/csv,application/json" hidden onChange={onPick} data-testid="import-file" />
+        <input ref={fileInput} type="file" accept=".csv,.json,text/csv,application/json" hidden onChange={onPick} disabled={busy} data-testid="import-file" />
         {file ? (
           <Paper withBorder p="sm" radius="sm">
             <Group justify="space-between">
@@ -259,6 +262,7 @@ export function ImportTargetsDialog({ onClose }: { onClose: () => void }) {
                   <Button
                     size="xs"
                     variant="subtle"
+                    disabled={busy}
                     onClick={() => {
                       changed();
                       setText(file.text);
@@ -268,7 +272,7 @@ export function ImportTargetsDialog({ onClose }: { onClose: () => void }) {
                     Edit as text
                   </Button>
                 )}
-                <Button size="xs" variant="subtle" color="gray" onClick={reset} disabled={submit.isPending}>
+                <Button size="xs" variant="subtle" color="gray" onClick={reset} disabled={busy}>
                   Remove
                 </Button>
               </Group>
@@ -285,6 +289,7 @@ export function ImportTargetsDialog({ onClose }: { onClose: () => void }) {
             spellCheck={false}
             styles={{ input: { fontFamily: "monospace", fontSize: "var(--mantine-font-size-xs)" } }}
             value={text}
+            disabled={busy}
             onChange={(e) => {
               changed();
               setFileError(null);
@@ -294,7 +299,7 @@ export function ImportTargetsDialog({ onClose }: { onClose: () => void }) {
           />
         )}
         <Group gap="xs">
-          <Button size="xs" variant="default" onClick={() => fileInput.current?.click()} loading={reading} disabled={submit.isPending}>
+          <Button size="xs" variant="default" onClick={() => fileInput.current?.click()} loading={reading} disabled={busy}>
             Choose file…
           </Button>
           {parsed !== null && (

@@ -8,6 +8,7 @@ import {
   parseCsvRecords,
   parseImport,
   readFileText,
+  TSV_MESSAGE,
   type Preview,
 } from "./importFile";
 
@@ -145,6 +146,17 @@ describe("detectFormat", () => {
     expect(detectFormat("name,hostname\n")).toBe("csv");
     expect(detectFormat("[1]", "hosts")).toBe("json");
     expect(detectFormat("name\n", "export.data")).toBe("csv");
+  });
+});
+
+describe("tab-separated input", () => {
+  it("is not taken for CSV by its extension, and a .tsv file is refused", async () => {
+    expect(detectFormat("name\thostname\n", "hosts.tsv")).toBe("csv"); // by content; the file itself is refused:
+    expect(await readFileText(new File(["name\thostname\na\tb\n"], "hosts.TSV"))).toEqual({ error: `hosts.TSV: ${TSV_MESSAGE}` });
+    expect(detectFormat('[{"name": "a"}]', "hosts.tsv")).toBe("json");
+  });
+  it("is refused when pasted (a header of one column with tabs)", () => {
+    expect(error("name\thostname\tprotocol\nweb\tweb.example.com\tssh\n", "csv")).toBe(TSV_MESSAGE);
   });
 });
 

@@ -71,13 +71,17 @@ export function utf8Length(text: string): number {
 /** By file extension when there is one, else by content: JSON starts with `[` or `{`. */
 export function detectFormat(text: string, fileName?: string): ImportFormat {
   const ext = fileName?.toLowerCase().match(/\.([a-z0-9]+)$/)?.[1];
-  if (ext === "csv" || ext === "tsv" || ext === "txt") return "csv";
+  if (ext === "csv" || ext === "txt") return "csv";
   if (ext === "json") return "json";
   return /^\s*[[{]/.test(text) ? "json" : "csv";
 }
 
 /** Reads a picked file as UTF-8 (a byte-order mark is dropped); refuses other encodings. */
+export const TSV_MESSAGE =
+  "Tab-separated values cannot be imported: the server splits columns on commas only. Save the file as CSV (comma-separated) or JSON.";
+
 export async function readFileText(file: File): Promise<{ text: string } | { error: string }> {
+  if (/\.tsv$/i.test(file.name)) return { error: `${file.name}: ${TSV_MESSAGE}` };
   if (file.size > IMPORT_BODY_LIMIT) return { error: tooLargeMessage(file.size) };
   if (file.size === 0) return { error: `${file.name} is empty.` };
   const bytes = await file.arrayBuffer();
@@ -159,6 +163,8 @@ function parseCsv(text: string): ParseResult {
   const records = parseCsvRecords(text);
   const [header, ...data] = records;
   if (header === undefined) return { ok: false, error: "The CSV is empty: it needs a header row and at least one row." };
+  // A header of one column with tabs in it: pasted from a spreadsheet, tab-separated.
+  if (header.fields.length === 1 && header.fields[0]?.includes("\t")) return { ok: false, error: TSV_MESSAGE };
   if (data.length === 0) return { ok: false, error: "The CSV has a header row but no rows to import." };
   const columns = header.fields;
   const rows = data.map((r, index): PreviewRow => {
