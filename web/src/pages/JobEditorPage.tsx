@@ -14,6 +14,7 @@ import { ErrorState, Loading } from "../components/QueryState";
 import { JobBuilder } from "../features/jobs/builder/JobBuilder";
 import { definitionPath, emptyDefinition, fromDraft, isRecord, routeIssues, text, toDraft, type Draft } from "../features/jobs/definition";
 import { canonicalJson } from "../features/jobs/diff";
+import { changedSince, conflictRevision } from "../features/jobs/jobChange";
 import { JobHistory } from "../features/jobs/JobHistory";
 import { JobPlan } from "../features/jobs/JobPlan";
 import { JsonView, type PathIssue } from "../features/jobs/JsonView";
@@ -106,13 +107,6 @@ function useUnsavedGuard(active: boolean) {
   );
 }
 
-/** The revision a 409 "changed since" answer names, or null for any other conflict (a duplicate name). */
-function conflictRevision(err: unknown): number | null {
-  if (!(err instanceof ApiError) || err.status !== 409) return null;
-  const m = /now revision (\d+)/.exec(err.message);
-  return m ? Number(m[1]) : null;
-}
-
 function plural(n: number, one: string, many: string): string {
   return `${String(n)} ${n === 1 ? one : many}`;
 }
@@ -185,7 +179,7 @@ function JobEditor({ job: latest }: { job: Job | null }) {
   const edited = !now.ok || canonicalJson(now.value) !== canonicalJson(initial.definition) || isActive !== (job?.is_active ?? true);
   const unsavedDialog = useUnsavedGuard(edited && !readOnly);
 
-  const changedElsewhere = latest !== null && job !== null && (latest.revision !== job.revision || latest.is_active !== job.is_active);
+  const changedElsewhere = latest !== null && job !== null && changedSince(job, latest);
   if (changedElsewhere && !(dirty && !readOnly)) {
     // Nothing of ours to lose: follow the server (a state update while rendering, no effect needed).
     load(latest);
