@@ -261,6 +261,7 @@ try {
   await page.getByTestId("job-plan-run").click();
   await page.getByTestId("plan-step-1-targets").getByText("sshd-local").waitFor();
   check(true, "the plan preview resolves the steps' target");
+  await shot(page, "job-plan");
   await page.getByTestId("job-run").click();
   await page.getByTestId("run-dialog-submit").click();
   await page.waitForURL(/\/ui\/runs\/\d+$/);
@@ -282,6 +283,16 @@ try {
   await page.getByTestId("nav-runs").click();
   await page.waitForURL(/\/ui\/runs$/);
   await shot(page, "runs");
+
+  await page.getByTestId("nav-jobs").click();
+  await page.getByTestId("jobs-table").getByText("ssh-twice").waitFor();
+  await shot(page, "jobs");
+  await page.getByTestId("nav-users").click();
+  await page.getByTestId("users-table").getByText("watcher", { exact: true }).waitFor();
+  await shot(page, "users");
+  await page.getByTestId("nav-profile").click();
+  await page.getByTestId("password-form").waitFor();
+  await shot(page, "profile");
 
   await page.getByTestId("nav-audit").click();
   await page.getByTestId("audit-table").getByText("job.run").first().waitFor();
