@@ -185,6 +185,10 @@ export interface TargetInput {
   metadata: Record<string, unknown>;
 }
 
+/** `PUT /targets/{id}`: the fields to change; absent fields keep their value. A protocol without
+ * a port moves the target to that protocol's default port. */
+export type TargetUpdate = Partial<TargetInput>;
+
 export interface TargetList {
   targets: Target[];
   total: number;

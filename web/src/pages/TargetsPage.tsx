@@ -3,10 +3,10 @@ import { useDebouncedValue } from "@mantine/hooks";
 import { notifications } from "@mantine/notifications";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { ImportTargetsDialog } from "../features/targets/ImportTargetsDialog";
-import { NewTargetDialog } from "../features/targets/NewTargetDialog";
+import { TargetDialog } from "../features/targets/TargetDialog";
 import { useState } from "react";
 import { api } from "../api/client";
-import { errorMessage } from "../api/errors";
+import { ApiError, errorMessage } from "../api/errors";
 import { keys, useCredentials, useTargets } from "../api/queries";
 import type { Message, Target, TargetTestResult } from "../api/types";
 import { usePermissions } from "../auth/useSession";
@@ -154,6 +154,45 @@ function ResetHostKeyDialog({ target, onClose }: { target: Target; onClose: () =
   );
 }
 
+/** Confirms deleting a target; the server's refusal (409: jobs or other targets depend on it) stays in the dialog. */
+function DeleteTargetDialog({ target, onClose }: { target: Target; onClose: () => void }) {
+  const queryClient = useQueryClient();
+  const del = useMutation({
+    mutationFn: () => api<Message>(`/targets/${String(target.id)}`, { method: "DELETE" }),
+    onSuccess: () => {
+      void queryClient.invalidateQueries({ queryKey: keys.targets() });
+      notifications.show({ color: "green", message: `Target ${target.name} deleted` });
+      onClose();
+    },
+  });
+  return (
+    <Modal opened onClose={onClose} title={`Delete ${target.name}?`} centered data-testid="target-delete-dialog">
+      <Stack>
+        <Text size="sm">
+          <Code>
+            {target.hostname}:{target.port}
+          </Code>{" "}
+          leaves the inventory: jobs that name it no longer find it, past runs keep their results. The server refuses while other targets
+          depend on it.
+        </Text>
+        {del.error && (
+          <Alert color={del.error instanceof ApiError && del.error.status === 409 ? "orange" : "red"} data-testid="target-delete-error">
+            {errorMessage(del.error)}
+          </Alert>
+        )}
+        <Group justify="flex-end">
+          <Button variant="default" onClick={onClose}>
+            Keep it
+          </Button>
+          <Button color="red" loading={del.isPending} onClick={() => del.mutate()} data-testid="target-delete-confirm">
+            Delete
+          </Button>
+        </Group>
+      </Stack>
+    </Modal>
+  );
+}
+
 function Warnings({ warnings }: { warnings: string[] }) {
   if (warnings.length === 0) return null;
   return (
@@ -173,6 +212,8 @@ export default function TargetsPage() {
   const [creating, setCreating] = useState(false);
   const [importing, setImporting] = useState(false);
   const [resettingKey, setResettingKey] = useState<Target | null>(null);
+  const [editing, setEditing] = useState<Target | null>(null);
+  const [deleting, setDeleting] = useState<Target | null>(null);
   const [debouncedQ] = useDebouncedValue(q, 300);
   const [debouncedTags] = useDebouncedValue(tags, 300);
   const { canOperate } = usePermissions();
@@ -202,7 +243,9 @@ export default function TargetsPage() {
           )
         }
       />
-      {creating && <NewTargetDialog onClose={() => setCreating(false)} />}
+      {creating && <TargetDialog onClose={() => setCreating(false)} />}
+      {editing && <TargetDialog key={editing.id} target={editing} onClose={() => setEditing(null)} />}
+      {deleting && <DeleteTargetDialog key={deleting.id} target={deleting} onClose={() => setDeleting(null)} />}
       {importing && <ImportTargetsDialog onClose={() => setImporting(false)} />}
       {resettingKey && <ResetHostKeyDialog target={resettingKey} onClose={() => setResettingKey(null)} />}
       <Card withBorder padding="md">
@@ -283,6 +326,12 @@ export default function TargetsPage() {
                                 Reset host key
                               </Button>
                             )}
+                            <Button size="xs" variant="subtle" onClick={() => setEditing(t)} data-testid={`target-edit-${t.id}`}>
+                              Edit
+                            </Button>
+                            <Button size="xs" variant="subtle" color="red" onClick={() => setDeleting(t)} data-testid={`target-delete-${t.id}`}>
+                              Delete
+                            </Button>
                           </Group>
                         </Table.Td>
                       )}
