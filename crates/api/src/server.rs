@@ -280,6 +280,9 @@ impl Application {
     ) -> anyhow::Result<()> {
         let handle: Handle<SocketAddr> = Handle::new();
         let upkeep = tokio::spawn(upkeep(self.state.clone()));
+        let relay = tokio::spawn(opsconductor_core::runs::relay_events(
+            self.state.core.clone(),
+        ));
         {
             let handle = handle.clone();
             tokio::spawn(async move {
@@ -323,6 +326,7 @@ impl Application {
             }
         };
         upkeep.abort();
+        relay.abort();
         if let Some(engine) = engine {
             engine.shutdown().await;
         }

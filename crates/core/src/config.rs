@@ -120,6 +120,9 @@ pub struct HttpConfig {
     pub body_limit_bytes: usize,
     /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
+    /// How often a live viewer (SSE) re-reads its run unwoken: only a safety net, since every
+    /// write wakes viewers at once (in-process, and on PostgreSQL on every node by NOTIFY).
+    pub live_poll_ms: u64,
 }
 
 impl Default for Config {
@@ -177,6 +180,7 @@ impl Default for HttpConfig {
         Self {
             body_limit_bytes: 1024 * 1024,
             trust_forwarded_for: false,
+            live_poll_ms: 1000,
         }
     }
 }

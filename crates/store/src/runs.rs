@@ -13,6 +13,9 @@ use crate::{Db, StoreResult, UtcTime};
 const RUN_EVENTS_LOCK: i64 = 0x52_554E_0000_0000;
 /// The channel a PostgreSQL node announces new runs on, so idle workers on every node wake.
 pub const QUEUE_CHANNEL: &str = "opsconductor_runs";
+/// The PostgreSQL NOTIFY channel saying "run N has new events" (payload: the run id), so live
+/// viewers on every node wake at once, not at their next poll.
+pub const EVENTS_CHANNEL: &str = "opsconductor_run_events";
 
 macro_rules! run_columns {
     () => {
@@ -242,6 +245,12 @@ macro_rules! locked_tx {
                     .execute(&mut *$tx)
                     .await?;
                 let out = $body;
+                // Delivered at commit, to every node listening (see `events_listener`).
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(EVENTS_CHANNEL)
+                    .bind($run.to_string())
+                    .execute(&mut *$tx)
+                    .await?;
                 $tx.commit().await?;
                 out
             }
@@ -309,6 +318,18 @@ pub async fn announce_queued(db: &Db, run_id: i64) -> StoreResult<()> {
             .await?;
     }
     Ok(())
+}
+
+/// A PostgreSQL listener on [`EVENTS_CHANNEL`]; `None` on SQLite (one node, woken in-process).
+pub async fn events_listener(db: &Db) -> StoreResult<Option<sqlx::postgres::PgListener>> {
+    match db {
+        Db::Sqlite(_) => Ok(None),
+        Db::Postgres(pool) => {
+            let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+            listener.listen(EVENTS_CHANNEL).await?;
+            Ok(Some(listener))
+        }
+    }
 }
 
 /// A PostgreSQL listener on [`QUEUE_CHANNEL`]; `None` on SQLite.

@@ -26,9 +26,6 @@ use crate::state::AppState;
 
 /// Events read from the database per query while streaming.
 const EVENT_BATCH: i64 = 500;
-/// How long a live stream waits for a wake-up before looking at the database anyway (runs
-/// executed by another node do not wake this one).
-const STREAM_POLL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RunList {
@@ -278,7 +275,8 @@ fn event_stream(
                     return None;
                 }
             }
-            let _ = tokio::time::timeout(STREAM_POLL, woken(&mut c.wake, c.run_id)).await;
+            let poll = Duration::from_millis(c.core.config.http.live_poll_ms.max(10));
+            let _ = tokio::time::timeout(poll, woken(&mut c.wake, c.run_id)).await;
         }
     })
 }

@@ -15,6 +15,7 @@ both_backends!(
     an_idempotency_key_used_twice_returns_the_same_run,
     http_steps_call_their_url_and_check_the_status,
     the_event_stream_resumes_without_gaps_or_duplicates,
+    live_viewers_are_woken_by_each_write_not_by_their_poll,
     the_executor_reports_its_worker_and_queue,
     a_run_whose_worker_died_is_failed_by_the_sweeper,
 );
@@ -257,6 +258,81 @@ async fn http_steps_call_their_url_and_check_the_status(b: Backend) {
     assert!(url.ends_with("/health?token=********"), "{url}");
     let everything = format!("{rows:?}{:?}", full_log(&app, &admin, run_id).await);
     assert!(!everything.contains(token), "{everything}");
+}
+
+/// The viewer's safety-net poll is set to two minutes, so events arriving within seconds prove
+/// the wake-up path: in-process on the executing node (SQLite), and on PostgreSQL a viewer on a
+/// second, API-only node woken through NOTIFY.
+async fn live_viewers_are_woken_by_each_write_not_by_their_poll(b: Backend) {
+    let slow_poll = |c: &mut opsconductor_core::config::Config| {
+        c.tls.mode = TlsMode::Off;
+        c.http.live_poll_ms = 120_000;
+    };
+    let app = TestApp::spawn_with(b, slow_poll).await;
+    let viewer_node = match b {
+        Backend::Sqlite => None,
+        Backend::Postgres => {
+            let shared = app.config.database_url.clone();
+            let key = app.data_dir.join("master.key");
+            Some(
+                TestApp::spawn_with(b, move |c| {
+                    slow_poll(c);
+                    c.database_url = shared;
+                    c.master_key_file = Some(key);
+                    c.roles = "api".into();
+                })
+                .await,
+            )
+        }
+    };
+    let viewer_app = viewer_node.as_ref().unwrap_or(&app);
+    let admin = app.admin_token().await;
+    let viewer_token = viewer_app.admin_token().await;
+    // An HTTP server that accepts and never answers keeps the run's step running.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = silent.local_addr().expect("addr").port();
+    let _hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = silent.accept().await {
+            held.push(conn);
+        }
+    });
+    let job_id = job(
+        &app,
+        &admin,
+        "hangs",
+        json!({"name": "hangs", "version": 1, "steps": [{"type": "http.request", "method": "GET",
+            "url": format!("http://127.0.0.1:{port}/never"), "timeoutSec": 300}]}),
+    )
+    .await;
+    let run_id = start(&app, &admin, job_id, json!({})).await["id"]
+        .as_i64()
+        .expect("id");
+    let head = read_events_until(&app, &admin, run_id, None, |e| e.event == "step").await;
+    let last_seen = head.last().expect("events").id;
+    // The viewer's stream is open (its headers arrived) before the run changes again.
+    let viewer = viewer_app
+        .client
+        .get(viewer_app.url(&format!("/runs/{run_id}/events")))
+        .bearer_auth(&viewer_token)
+        .header("Last-Event-ID", last_seen.to_string())
+        .send()
+        .await
+        .expect("viewer stream");
+    assert_eq!(viewer.status(), StatusCode::OK);
+    let (status, body) = json_of(
+        app.post(&format!("/runs/{run_id}/cancel"), &admin, json!({}))
+            .await,
+    )
+    .await;
+    assert!(status.is_success(), "{body}");
+    let text = tokio::time::timeout(Duration::from_secs(20), viewer.text())
+        .await
+        .expect("the viewer saw the run end within seconds, long before its 2-minute poll")
+        .expect("stream body");
+    assert!(text.contains("\"canceled\""), "{text}");
 }
 
 async fn the_event_stream_resumes_without_gaps_or_duplicates(b: Backend) {

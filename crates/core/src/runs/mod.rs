@@ -2,6 +2,7 @@
 //! lives in `create`; executing it is the engine's job.
 
 mod create;
+mod relay;
 
 use opsconductor_store::UtcTime;
 use opsconductor_store::runs::{
@@ -11,6 +12,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 pub use create::{Created, create, rerun};
+pub use relay::relay_events;
 
 use crate::auth::Caller;
 use crate::{Core, Error, Result};
