@@ -3,6 +3,7 @@ import { useDebouncedValue } from "@mantine/hooks";
 import { notifications } from "@mantine/notifications";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { ImportTargetsDialog } from "../features/targets/ImportTargetsDialog";
+import { dependantIds, dependantNames } from "../features/targets/dependants";
 import { TargetDialog } from "../features/targets/TargetDialog";
 import { useState } from "react";
 import { api } from "../api/client";
@@ -155,7 +156,7 @@ function ResetHostKeyDialog({ target, onClose }: { target: Target; onClose: () =
 }
 
 /** Confirms deleting a target; the server's refusal (409: jobs or other targets depend on it) stays in the dialog. */
-function DeleteTargetDialog({ target, onClose }: { target: Target; onClose: () => void }) {
+function DeleteTargetDialog({ target, names, onClose }: { target: Target; names: ReadonlyMap<number, string>; onClose: () => void }) {
   const queryClient = useQueryClient();
   const del = useMutation({
     mutationFn: () => api<Message>(`/targets/${String(target.id)}`, { method: "DELETE" }),
@@ -165,6 +166,7 @@ function DeleteTargetDialog({ target, onClose }: { target: Target; onClose: () =
       onClose();
     },
   });
+  const dependants = del.error ? dependantIds(errorMessage(del.error)) : [];
   return (
     <Modal opened onClose={onClose} title={`Delete ${target.name}?`} centered data-testid="target-delete-dialog">
       <Stack>
@@ -178,6 +180,11 @@ function DeleteTargetDialog({ target, onClose }: { target: Target; onClose: () =
         {del.error && (
           <Alert color={del.error instanceof ApiError && del.error.status === 409 ? "orange" : "red"} data-testid="target-delete-error">
             {errorMessage(del.error)}
+            {dependants.length > 0 && (
+              <Text size="sm" mt={4}>
+                Depending on it (their <Code>depends_on</Code> names it): {dependantNames(dependants, names)}.
+              </Text>
+            )}
           </Alert>
         )}
         <Group justify="flex-end">
@@ -223,6 +230,7 @@ export default function TargetsPage() {
     .filter((t) => t.includes(":"));
   const targets = useTargets({ q: debouncedQ.trim(), protocol, tag: tagList, skip: (page - 1) * PAGE_SIZE, limit: PAGE_SIZE });
   const credentials = useCredentials({ limit: 1000 });
+  const targetName = new Map((targets.data?.targets ?? []).map((t) => [t.id, t.name]));
   const credentialName = new Map((credentials.data?.credentials ?? []).map((c) => [c.id, c.name]));
 
   return (
@@ -245,7 +253,7 @@ export default function TargetsPage() {
       />
       {creating && <TargetDialog onClose={() => setCreating(false)} />}
       {editing && <TargetDialog key={editing.id} target={editing} onClose={() => setEditing(null)} />}
-      {deleting && <DeleteTargetDialog key={deleting.id} target={deleting} onClose={() => setDeleting(null)} />}
+      {deleting && <DeleteTargetDialog key={deleting.id} target={deleting} names={targetName} onClose={() => setDeleting(null)} />}
       {importing && <ImportTargetsDialog onClose={() => setImporting(false)} />}
       {resettingKey && <ResetHostKeyDialog target={resettingKey} onClose={() => setResettingKey(null)} />}
       <Card withBorder padding="md">
