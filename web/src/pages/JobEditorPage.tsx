@@ -2,7 +2,7 @@ import { Alert, Badge, Button, Group, List, Modal, Stack, Switch, Tabs, Text } f
 import { notifications } from "@mantine/notifications";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useMemo, useState } from "react";
-import { Link, useHref, useNavigate, useParams, useSearchParams } from "react-router";
+import { Link, useHref, useLocation, useNavigate, useParams, useSearchParams } from "react-router";
 import { api } from "../api/client";
 import { ApiError, errorMessage, issuePath, type FieldIssue } from "../api/errors";
 import { keys, useJob } from "../api/queries";
@@ -13,7 +13,9 @@ import { PageHeader } from "../components/PageHeader";
 import { ErrorState, Loading } from "../components/QueryState";
 import { JobBuilder } from "../features/jobs/builder/JobBuilder";
 import { definitionPath, emptyDefinition, fromDraft, isRecord, routeIssues, text, toDraft, type Draft } from "../features/jobs/definition";
+import { DeleteJobDialog } from "../features/jobs/DeleteJobDialog";
 import { canonicalJson } from "../features/jobs/diff";
+import { duplicateDefinition, seedFromState, seedState, type JobSeed } from "../features/jobs/duplicate";
 import { changedSince, conflictRevision } from "../features/jobs/jobChange";
 import { JobHistory } from "../features/jobs/JobHistory";
 import { JobPlan } from "../features/jobs/JobPlan";
@@ -116,21 +118,25 @@ function plural(n: number, one: string, many: string): string {
  * (refetched on focus); `job` below is the revision the edits started from. A newer revision
  * (or a change of `is_active`) is adopted silently while nothing is edited, and otherwise
  * offered in a banner: load theirs, or keep mine (the next save then overwrites theirs).
+ * A new job (`latest` null) starts empty, or from `seed` (a duplicate, read once at mount).
  */
-function JobEditor({ job: latest }: { job: Job | null }) {
+function JobEditor({ job: latest, seed: seedProp = null }: { job: Job | null; seed?: JobSeed | null }) {
   const { canOperate } = usePermissions();
   const readOnly = !canOperate;
   const queryClient = useQueryClient();
   const navigate = useNavigate();
+  const location = useLocation();
+  // A duplicate to start from: taken at mount only (a change of ?view= replaces the history entry).
+  const [seed] = useState(latest ? null : seedProp);
   // The saved job the edits started from; its revision goes with every save (`base_revision`).
   const [job, setBase] = useState<Job | null>(latest);
   // Bumped on every load of a saved job: remounts the builder and the JSON view (their own state).
   const [loads, setLoads] = useState(0);
   const initial = useMemo(() => {
-    const definition = job ? job.definition : emptyDefinition();
+    const definition = job ? job.definition : seed ? seed.definition : emptyDefinition();
     const converted = toDraft(definition);
     return { definition, draft: "draft" in converted ? converted.draft : null, builderError: "error" in converted ? converted.error : null };
-  }, [job]);
+  }, [job, seed]);
   // The tab is kept in the address (?view=json), so that it survives a save and a reload.
   const [search, setSearch] = useSearchParams();
   const asked = search.get("view");
@@ -140,17 +146,19 @@ function JobEditor({ job: latest }: { job: Job | null }) {
   const [view, setViewState] = useState<View>(() => ((asked === "history" || (asked === "plan" && canOperate)) && job ? asked : initial.draft && asked !== "json" ? "builder" : "json"));
   const setView = (v: View) => {
     setViewState(v);
-    setSearch(v === "builder" ? {} : { view: v }, { replace: true });
+    // The history state is kept: a duplicate's copy survives a reload.
+    setSearch(v === "builder" ? {} : { view: v }, { replace: true, state: location.state as unknown });
   };
   const [jsonText, setJsonText] = useState(() => pretty(initial.definition));
   const [problem, setProblem] = useState<JsonProblem | null>(null);
   const [builderError, setBuilderError] = useState<string | null>(initial.builderError);
-  const [isActive, setIsActive] = useState(job?.is_active ?? true);
+  const [isActive, setIsActive] = useState(job?.is_active ?? seed?.isActive ?? true);
   const [issues, setIssues] = useState<FieldIssue[]>([]);
   const [failure, setFailure] = useState<string | null>(null);
   // A save refused with 409 because the job changed on the server: the server's message.
   const [conflict, setConflict] = useState<{ message: string; revision: number } | null>(null);
   const [running, setRunning] = useState(false);
+  const [deleting, setDeleting] = useState(false);
 
   /** Replaces the content being edited by the saved job `j` (the editor kind is kept where it can be). */
   const load = (j: Job) => {
@@ -175,8 +183,9 @@ function JobEditor({ job: latest }: { job: Job | null }) {
   };
   const now = current();
   const dirty = !now.ok || canonicalJson(now.value) !== canonicalJson(job?.definition ?? null) || isActive !== (job?.is_active ?? true);
-  // Leaving asks first once something was edited (a new job left as it opened has nothing to lose).
-  const edited = !now.ok || canonicalJson(now.value) !== canonicalJson(initial.definition) || isActive !== (job?.is_active ?? true);
+  // Leaving asks first once something was edited (a new job left as it opened has nothing to lose;
+  // a duplicate exists nowhere else, and may carry the unsaved edits of the job it copies).
+  const edited = seed !== null || !now.ok || canonicalJson(now.value) !== canonicalJson(initial.definition) || isActive !== (job?.is_active ?? true);
   const unsavedDialog = useUnsavedGuard(edited && !readOnly);
 
   const changedElsewhere = latest !== null && job !== null && changedSince(job, latest);
@@ -300,6 +309,20 @@ function JobEditor({ job: latest }: { job: Job | null }) {
     save.mutate({ name, definition: def.value, is_active: isActive });
   };
 
+  /** Opens `/jobs/new` with a copy of what is edited here (unsaved edits included), named "<name> (copy)". */
+  const duplicate = () => {
+    if (!job) return;
+    const def = current();
+    if (!def.ok) {
+      setView("json");
+      setProblem(def.problem);
+      return;
+    }
+    const copy: JobSeed = { definition: duplicateDefinition(def.value, job.name), isActive, from: job.id };
+    // By code: the unsaved guard does not ask, the edits go into the copy.
+    void navigate(editor === "json" ? "/jobs/new?view=json" : "/jobs/new", { state: seedState(copy) });
+  };
+
   const routed = useMemo(() => (draft ? routeIssues(issues, draft) : { fields: {}, general: [] }), [issues, draft]);
   // Where the save's problems are shown: the builder (inline, or its general list) or the JSON view.
   const problemsTab: View = editor === "builder" && draft ? "builder" : "json";
@@ -359,6 +382,16 @@ function JobEditor({ job: latest }: { job: Job | null }) {
               >
                 Run
               </Button>
+            )}
+            {job && !readOnly && (
+              <>
+                <Button variant="default" onClick={duplicate} title={dirty ? "The copy includes your unsaved edits" : undefined} data-testid="job-duplicate">
+                  Duplicate
+                </Button>
+                <Button variant="subtle" color="red" onClick={() => setDeleting(true)} data-testid="job-delete">
+                  Delete
+                </Button>
+              </>
             )}
             {!readOnly && (
               <Button onClick={submit} loading={save.isPending} data-testid="job-save">
@@ -490,6 +523,20 @@ function JobEditor({ job: latest }: { job: Job | null }) {
       </Tabs>
       {/* A run takes the job as saved now (latest), never the unsaved edits: the dialog says so. */}
       {running && latest && <RunJobDialog job={latest} opened onClose={() => setRunning(false)} unsaved={dirty && !readOnly} />}
+      {deleting && job && (
+        <DeleteJobDialog
+          job={job}
+          unsaved={dirty}
+          active={isActive}
+          onClose={() => setDeleting(false)}
+          // By code: the unsaved guard does not ask again.
+          onDeleted={() => void navigate("/jobs", { replace: true })}
+          onDeactivate={() => {
+            setIsActive(false);
+            setDeleting(false);
+          }}
+        />
+      )}
       {unsavedDialog}
     </Stack>
   );
@@ -499,6 +546,7 @@ function JobEditor({ job: latest }: { job: Job | null }) {
 export default function JobEditorPage() {
   const { id } = useParams();
   const { canOperate } = usePermissions();
+  const state: unknown = useLocation().state;
   const jobId = id === undefined || id === "new" ? null : Number(id);
   const job = useJob(jobId !== null && Number.isInteger(jobId) ? jobId : null);
   if (jobId === null) {
@@ -508,7 +556,7 @@ export default function JobEditorPage() {
           Only operators and admins create jobs. <Link to="/jobs">Back to the jobs</Link>
         </Alert>
       );
-    return <JobEditor job={null} />;
+    return <JobEditor job={null} seed={seedFromState(state)} />;
   }
   if (!Number.isInteger(jobId)) return <ErrorState error={new Error(`"${id ?? ""}" is not a job id`)} />;
   if (job.error && !job.data) return <ErrorState error={job.error} onRetry={() => void job.refetch()} />;
