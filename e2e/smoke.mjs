@@ -209,6 +209,28 @@ try {
   check(true, "the corrected import creates both targets");
   await shot(page, "targets");
 
+  // Edit a target through its dialog (prefilled; a duplicate name is refused on the name field),
+  // then delete another through its confirm dialog.
+  const web02 = page.getByTestId("targets-table").getByRole("row").filter({ hasText: "web-02" });
+  await web02.locator('[data-testid^="target-edit-"]').click();
+  check((await page.getByTestId("target-name").inputValue()) === "web-02" && (await page.getByTestId("target-port").inputValue()) === "22", "the Edit dialog opens prefilled with the target");
+  await page.getByTestId("target-name").fill("web-01");
+  await page.getByTestId("target-submit").click();
+  await page.getByTestId("target-dialog").getByText("Target with this name already exists").waitFor();
+  check(true, "renaming a target to a taken name is refused on the name field");
+  await page.getByTestId("target-name").fill("web-02");
+  await page.getByTestId("target-port").fill("2222");
+  await page.getByTestId("target-submit").click();
+  await page.getByTestId("target-dialog").waitFor({ state: "detached" });
+  await web02.getByText("10.0.0.2:2222").waitFor();
+  check(true, "web-02's port edited through the dialog shows :2222 in the table");
+  const web01 = page.getByTestId("targets-table").getByRole("row").filter({ hasText: "web-01" });
+  await web01.locator('[data-testid^="target-delete-"]').click();
+  await page.getByTestId("target-delete-confirm").click();
+  await page.getByTestId("target-delete-dialog").waitFor({ state: "detached" });
+  await web01.waitFor({ state: "detached" });
+  check((await page.getByTestId("targets-table").getByText("web-02").count()) === 1, "web-01 deleted through its confirm dialog is gone from the table");
+
   // Run the job from the jobs page and watch it to success.
   await page.getByTestId("nav-jobs").click();
   await page.getByTestId(`job-run-${job.id}`).click();
@@ -280,6 +302,32 @@ try {
   await page.getByTestId("job-tab-history").waitFor();
   check((await page.getByTestId("step-1-command").inputValue()).includes("date +%s"), "a reload on a job's deep link opens the saved job");
 
+  // Duplicate: the copy opens unsaved at /ui/jobs/new as "<name> (copy)"; saved, then deleted
+  // (it has no runs). The job itself has runs: deleting it is refused with the server's 409.
+  await page.getByTestId("job-duplicate").click();
+  await page.waitForURL(/\/ui\/jobs\/new/);
+  await page.getByTestId("job-unsaved").waitFor();
+  check((await page.getByTestId("job-name").inputValue()) === "ssh-twice (copy)", "Duplicate opens a new job named ssh-twice (copy)");
+  check((await page.getByTestId("step-1-command").inputValue()).includes("date +%s"), "the copy has the job's steps");
+  await page.getByTestId("job-save").click();
+  await page.getByTestId("job-tab-history").waitFor();
+  const copyUrl = page.url();
+  check(/\/ui\/jobs\/\d+/.test(copyUrl) && copyUrl !== jobUrl, "the copy is saved as a job of its own");
+  await page.getByTestId("job-delete").click();
+  await page.getByTestId("job-delete-confirm").click();
+  await page.waitForURL(/\/ui\/jobs$/);
+  await page.getByTestId("jobs-table").getByText("ssh-twice", { exact: true }).waitFor();
+  await page.getByTestId("jobs-table").getByText("ssh-twice (copy)").waitFor({ state: "detached" });
+  check(true, "the copy, deleted from its editor, is gone from the jobs list");
+  await page.goto(jobUrl);
+  await page.getByTestId("job-tab-history").waitFor();
+  await page.getByTestId("job-delete").click();
+  await page.getByTestId("job-delete-confirm").click();
+  await page.getByTestId("job-delete-error").getByText("Cannot delete job: it has execution history").waitFor();
+  check((await page.getByTestId("job-delete-deactivate").count()) === 1, "deleting a job with runs shows the server's 409 and offers to deactivate it instead");
+  await page.getByTestId("job-delete-dialog").getByRole("button", { name: "Keep it" }).click();
+  await page.getByTestId("job-delete-dialog").waitFor({ state: "detached" });
+
   await page.getByTestId("nav-runs").click();
   await page.waitForURL(/\/ui\/runs$/);
   await shot(page, "runs");
@@ -336,9 +384,11 @@ try {
   await page.goto(jobUrl);
   await page.getByTestId("job-read-only").waitFor();
   check((await page.getByTestId("job-save").count()) === 0 && (await page.getByTestId("job-add-step").count()) === 0, "a viewer sees a job read-only, without save or add-step");
+  check((await page.getByTestId("job-duplicate").count()) === 0 && (await page.getByTestId("job-delete").count()) === 0, "a viewer cannot duplicate or delete a job");
   await page.getByTestId("nav-targets").click();
   await page.getByTestId("targets-table").waitFor();
   check((await page.getByTestId("target-new").count()) === 0, "a viewer cannot create targets");
+  check((await page.locator('[data-testid^="target-edit-"], [data-testid^="target-delete-"]').count()) === 0, "a viewer cannot edit or delete targets");
   await page.getByTestId("nav-credentials").click();
   await page.getByTestId("credentials-table").waitFor();
   check((await page.getByTestId("credential-new").count()) === 0, "a viewer cannot create credentials");
