@@ -66,25 +66,35 @@ pub async fn login(
 }
 
 async fn issue_pair(core: &Core, user: User, family: &str) -> Result<TokenPair> {
+    let refresh = new_refresh_token();
+    token_store::insert(&core.db, &stored(core, &user, family, &refresh.hash)).await?;
+    pair(core, user, refresh.token)
+}
+
+/// The stored form of a new refresh token of `family` for `user`.
+fn stored<'a>(
+    core: &Core,
+    user: &User,
+    family: &'a str,
+    hash: &'a str,
+) -> token_store::NewRefreshToken<'a> {
+    let ttl = i64::try_from(core.config.auth.refresh_token_ttl_secs).unwrap_or(i64::MAX / 4);
+    token_store::NewRefreshToken {
+        user_id: user.id,
+        family_id: family,
+        token_hash: hash,
+        token_version: user.token_version,
+        expires_at: UtcTime::now().plus_secs(ttl),
+    }
+}
+
+fn pair(core: &Core, user: User, refresh_token: String) -> Result<TokenPair> {
     let access =
         core.tokens
             .issue_access(user.id, &user.username, user.role, user.token_version)?;
-    let refresh = new_refresh_token();
-    let ttl = i64::try_from(core.config.auth.refresh_token_ttl_secs).unwrap_or(i64::MAX / 4);
-    token_store::insert(
-        &core.db,
-        &token_store::NewRefreshToken {
-            user_id: user.id,
-            family_id: family,
-            token_hash: &refresh.hash,
-            token_version: user.token_version,
-            expires_at: UtcTime::now().plus_secs(ttl),
-        },
-    )
-    .await?;
     Ok(TokenPair {
         access_token: access,
-        refresh_token: refresh.token,
+        refresh_token,
         token_type: "bearer",
         expires_in: core.tokens.access_ttl_secs(),
         user,
@@ -112,26 +122,29 @@ pub async fn refresh(core: &Core, refresh_token: &str) -> Result<TokenPair> {
     if record.expires_at <= UtcTime::now() {
         return Err(Error::Unauthorized("Refresh token expired".into()));
     }
-    if !token_store::mark_used(&core.db, record.id).await? {
-        token_store::revoke_family(&core.db, &record.family_id).await?;
-        return Err(Error::Unauthorized(
-            "Refresh token already used; every session from that login was revoked".into(),
-        ));
-    }
     let user = user_store::get(&core.db, record.user_id)
         .await?
         .ok_or_else(|| Error::Unauthorized("User not found".into()))?;
     if user.token_version != record.token_version {
         return Err(Error::Unauthorized("Token revoked".into()));
     }
-    let pair = issue_pair(core, User::try_from(user)?, &record.family_id).await?;
-    // A sign-out may have revoked the family between the checks above and the new token's
-    // insert, missing it: look again, so a renewal racing a sign-out cannot outlive it.
-    if token_store::family_revoked(&core.db, &record.family_id).await? {
+    let user = User::try_from(user)?;
+    let next = new_refresh_token();
+    // Spending this token and storing its successor is one step, serialised with sign-outs
+    // of the same sign-in: a concurrent reuse or sign-out leaves nothing usable behind.
+    if !token_store::rotate(
+        &core.db,
+        record.id,
+        &stored(core, &user, &record.family_id, &next.hash),
+    )
+    .await?
+    {
         token_store::revoke_family(&core.db, &record.family_id).await?;
-        return Err(Error::Unauthorized("Token revoked".into()));
+        return Err(Error::Unauthorized(
+            "Refresh token already used; every session from that login was revoked".into(),
+        ));
     }
-    Ok(pair)
+    pair(core, user, next.token)
 }
 
 /// Resolves an access token to its user, with role and token version as stored now (or at

@@ -58,48 +58,79 @@ pub async fn find_by_hash(db: &Db, token_hash: &str) -> StoreResult<Option<Refre
     Ok(row)
 }
 
-/// Marks the token used if nobody did so first; `false` means it was already used or revoked,
-/// so two concurrent refreshes with one token can never both succeed.
-pub async fn mark_used(db: &Db, id: i64) -> StoreResult<bool> {
-    let now = UtcTime::now();
-    let affected = with_pool!(db, pool => {
-        sqlx::query(
-            "UPDATE refresh_tokens SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND revoked_at IS NULL",
-        )
-        .bind(id)
-        .bind(now)
-        .execute(pool)
-        .await?
-        .rows_affected()
-    });
-    Ok(affected == 1)
+/// One transaction that holds its token family: SQLite's write lock (`BEGIN IMMEDIATE`), or on
+/// PostgreSQL a transaction-scoped advisory lock on the family, so a renewal and a revocation of
+/// the same sign-in never interleave (read-committed snapshots would let a revocation miss a
+/// token inserted concurrently).
+macro_rules! family_tx {
+    ($db:expr, $family:expr, $tx:ident => $body:expr) => {
+        match $db {
+            Db::Sqlite(pool) => {
+                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+            Db::Postgres(pool) => {
+                let mut $tx = pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                    .bind(format!("refresh-family:{}", $family))
+                    .execute(&mut *$tx)
+                    .await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+        }
+    };
 }
 
-/// Revokes every token of a family (reuse detected).
+/// Spends token `used_id` and stores its successor `next` (same family), atomically with
+/// respect to [`revoke_family`]. `false` (nothing stored): the token was used or revoked
+/// already, so two renewals with one token can never both succeed, and a revoked family never
+/// gains a live token.
+pub async fn rotate(db: &Db, used_id: i64, next: &NewRefreshToken<'_>) -> StoreResult<bool> {
+    let now = UtcTime::now();
+    let rotated = family_tx!(db, next.family_id, tx => {
+        let spent = sqlx::query(
+            "UPDATE refresh_tokens SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND revoked_at IS NULL",
+        )
+        .bind(used_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if spent == 1 {
+            sqlx::query(
+                "INSERT INTO refresh_tokens (user_id, family_id, token_hash, token_version, expires_at, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(next.user_id)
+            .bind(next.family_id)
+            .bind(next.token_hash)
+            .bind(next.token_version)
+            .bind(next.expires_at)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        spent == 1
+    });
+    Ok(rotated)
+}
+
+/// Revokes every token of a family (a sign-out, or a reuse detected).
 pub async fn revoke_family(db: &Db, family_id: &str) -> StoreResult<u64> {
     let now = UtcTime::now();
-    let affected = with_pool!(db, pool => {
+    let affected = family_tx!(db, family_id, tx => {
         sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL")
             .bind(family_id)
             .bind(now)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?
             .rows_affected()
     });
     Ok(affected)
-}
-
-/// Whether the family was ended (a sign-out or a detected reuse revoked its tokens).
-pub async fn family_revoked(db: &Db, family_id: &str) -> StoreResult<bool> {
-    let revoked: Option<i64> = with_pool!(db, pool => {
-        sqlx::query_scalar(
-            "SELECT 1 FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NOT NULL LIMIT 1",
-        )
-        .bind(family_id)
-        .fetch_optional(pool)
-        .await?
-    });
-    Ok(revoked.is_some())
 }
 
 /// Removes tokens that expired before `before`; they can no longer be used or replayed.

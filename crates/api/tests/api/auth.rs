@@ -17,6 +17,7 @@ both_backends!(
     refresh_token_reuse_revokes_the_family,
     refresh_bad_inputs_are_refused,
     logout_ends_that_session_only_and_is_audited,
+    a_renewal_racing_a_sign_out_never_outlives_it,
     verify_returns_the_user_with_the_current_role,
     bad_bearer_tokens_are_401_with_www_authenticate,
     expired_and_tampered_access_tokens_are_401,
@@ -301,6 +302,27 @@ async fn logout_ends_that_session_only_and_is_audited(b: Backend) {
     let named: Vec<_> = entries.iter().filter(|e| e["actor"] == "admin").collect();
     assert_eq!(named.len(), 1, "{audit}");
     assert_eq!(named[0]["status_code"], 200);
+}
+
+async fn a_renewal_racing_a_sign_out_never_outlives_it(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    for _ in 0..8 {
+        let session = app.login("admin", ADMIN_PASSWORD).await;
+        let token = session["refresh_token"].as_str().expect("refresh");
+        let logout = app.call(
+            Method::POST,
+            "/api/logout",
+            None,
+            Some(json!({"refresh_token": token})),
+        );
+        let ((status, renewed), out) = tokio::join!(refresh(&app, token), logout);
+        assert_eq!(out.status(), StatusCode::OK);
+        // Whichever came first, nothing of that sign-in may work afterwards.
+        if status == StatusCode::OK {
+            let next = renewed["refresh_token"].as_str().expect("refresh");
+            assert_eq!(refresh(&app, next).await.0, StatusCode::UNAUTHORIZED);
+        }
+    }
 }
 
 async fn refresh_bad_inputs_are_refused(b: Backend) {
