@@ -8,7 +8,6 @@
 //! same stdin framing, same exit codes) is served by an equivalent sh script; the PowerShell
 //! script itself is only exercised by the live tests against a real Windows host.
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -220,12 +219,7 @@ fi
 }
 
 fn sha256_hex(content: &[u8]) -> String {
-    Sha256::digest(content)
-        .iter()
-        .fold(String::with_capacity(64), |mut hex, byte| {
-            let _ = write!(hex, "{byte:02x}");
-            hex
-        })
+    hex::encode(Sha256::digest(content))
 }
 
 /// The program's stderr, trimmed and cut to a length that fits in a message.

@@ -2,7 +2,6 @@
 //! on stdin, which writes a temporary file next to the destination, checks its SHA-256 and
 //! renames it into place, so the destination never holds a partial or corrupted file.
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -183,12 +182,7 @@ fi
 }
 
 fn sha256_hex(content: &[u8]) -> String {
-    Sha256::digest(content)
-        .iter()
-        .fold(String::with_capacity(64), |mut hex, byte| {
-            let _ = write!(hex, "{byte:02x}");
-            hex
-        })
+    hex::encode(Sha256::digest(content))
 }
 
 /// The script's stderr, trimmed and cut to a length that fits in a message.
