@@ -40,17 +40,3 @@ export function Empty({ children }: { children: ReactNode }) {
     </Center>
   );
 }
-
-interface QueryLike<T> {
-  data: T | undefined;
-  error: unknown;
-  isPending: boolean;
-  refetch: () => unknown;
-}
-
-/** Renders loading / error for a query, then `children(data)`. */
-export function QueryBoundary<T>({ query, children, loadingLabel }: { query: QueryLike<T>; children: (data: T) => ReactNode; loadingLabel?: string }) {
-  if (query.data !== undefined) return <>{children(query.data)}</>;
-  if (query.error) return <ErrorState error={query.error} onRetry={() => void query.refetch()} />;
-  return <Loading label={loadingLabel} />;
-}

@@ -1,7 +1,7 @@
 import { Alert, Badge, Button, Card, Group, Stack, Table, Text, TextInput } from "@mantine/core";
 import { useDebouncedValue } from "@mantine/hooks";
 import { useMutation } from "@tanstack/react-query";
-import { useState } from "react";
+import { useMemo, useState } from "react";
 import { api } from "../api/client";
 import { errorMessage } from "../api/errors";
 import { useAudit } from "../api/queries";
@@ -18,7 +18,9 @@ export default function AuditPage() {
   const [action, setAction] = useState("");
   const [resourceType, setResourceType] = useState("");
   const [page, setPage] = useState(1);
-  const [filters] = useDebouncedValue({ actor: actor.trim(), action: action.trim(), resource_type: resourceType.trim() }, 300);
+  // A stable object: a new one on every render would restart the debounce timer for ever.
+  const typed = useMemo(() => ({ actor: actor.trim(), action: action.trim(), resource_type: resourceType.trim() }), [actor, action, resourceType]);
+  const [filters] = useDebouncedValue(typed, 300);
   const audit = useAudit({ ...filters, skip: (page - 1) * PAGE_SIZE, limit: PAGE_SIZE });
   const verify = useMutation({ mutationFn: () => api<AuditVerify>("/audit/verify") });
 

@@ -38,9 +38,6 @@ export class LogStore {
   version = 0;
   /** Sequence number of the last event taken in (to resume a stream without duplicates). */
   lastSeq = 0;
-  /** Steps and targets seen in the output. */
-  readonly steps = new Set<number>();
-  readonly targets = new Set<number>();
 
   get length(): number {
     return this.count;
@@ -76,8 +73,6 @@ export class LogStore {
     const stream = streamOf(ev.stream);
     const step = ev.step;
     const target = ev.target_id;
-    if (step !== null) this.steps.add(step);
-    if (target !== null) this.targets.add(target);
     const key = `${step ?? ""}|${target ?? ""}|${stream}`;
     const pieces = ev.text.replace(/\r\n/g, "\n").split("\n");
     let i = 0;
