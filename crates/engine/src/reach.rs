@@ -22,10 +22,7 @@ pub fn ssh_target(
     cred: &Resolved,
     timeout: Duration,
 ) -> Result<SshTarget, String> {
-    if !matches!(
-        cred.credential_type,
-        CredentialType::Ssh | CredentialType::SshKey
-    ) {
+    if !cred.credential_type.is_ssh() {
         return Err(format!(
             "Credential '{}' is of type {}; an SSH target needs an ssh credential",
             cred.name,

@@ -218,7 +218,7 @@ async fn run_steps(worker: &Arc<Worker>, run: &RunRecord, stopper: &Stopper) -> 
     if !problems.is_empty() {
         let message = format!("The run cannot start: {}", problems.join("; "));
         writer.system(None, None, &message).await?;
-        return conclude(worker, run, &writer, stopper, Conclusion::Failed(message)).await;
+        return conclude(worker, run, &writer, Conclusion::Failed(message)).await;
     }
     let cx = Arc::new(RunCx {
         core: core.clone(),
@@ -234,7 +234,26 @@ async fn run_steps(worker: &Arc<Worker>, run: &RunRecord, stopper: &Stopper) -> 
     for row in rows {
         by_step.entry(row.idx).or_default().push(row);
     }
-    let mut conclusion = Conclusion::Succeeded;
+    let stepped = run_steps_in_order(&cx, &definition, by_step, stopper).await;
+    // Also after an engine error: no session (nor its remote shell) outlives the run.
+    cx.sessions.close_all().await;
+    let conclusion = stepped?;
+    let conclusion = match stopper.reason() {
+        Some(StopReason::Canceled) => Conclusion::Canceled,
+        Some(StopReason::LeaseLost) => return Ok(()),
+        Some(StopReason::ShutDown) => Conclusion::HandBack,
+        None => conclusion,
+    };
+    conclude(worker, run, &writer, conclusion).await
+}
+
+/// Runs the steps one after another until one fails (unless it may) or the run is stopped.
+async fn run_steps_in_order(
+    cx: &Arc<RunCx>,
+    definition: &JobDefinition,
+    by_step: BTreeMap<i64, Vec<StepRecord>>,
+    stopper: &Stopper,
+) -> anyhow::Result<Conclusion> {
     for (idx, rows) in by_step {
         if stopper.reason().is_some() {
             break;
@@ -243,24 +262,16 @@ async fn run_steps(worker: &Arc<Worker>, run: &RunRecord, stopper: &Stopper) -> 
             .ok()
             .and_then(|i| definition.steps.get(i))
             .ok_or_else(|| anyhow::anyhow!("step {idx} is not in the definition"))?;
-        let failed = run_step(&cx, step, idx, rows, definition.max_parallel).await?;
+        let failed = run_step(cx, step, idx, rows, definition.max_parallel).await?;
         if !failed.is_empty() && !step.continue_on_error {
-            conclusion = Conclusion::Failed(format!(
+            return Ok(Conclusion::Failed(format!(
                 "Step {} failed on {}",
                 step_label(step),
                 failed.join(", ")
-            ));
-            break;
+            )));
         }
     }
-    cx.sessions.close_all().await;
-    let conclusion = match stopper.reason() {
-        Some(StopReason::Canceled) => Conclusion::Canceled,
-        Some(StopReason::LeaseLost) => return Ok(()),
-        Some(StopReason::ShutDown) => Conclusion::HandBack,
-        None => conclusion,
-    };
-    conclude(worker, run, &writer, stopper, conclusion).await
+    Ok(Conclusion::Succeeded)
 }
 
 fn step_label(step: &Step) -> String {
@@ -425,7 +436,6 @@ async fn conclude(
     worker: &Arc<Worker>,
     run: &RunRecord,
     writer: &Writer,
-    stopper: &Stopper,
     conclusion: Conclusion,
 ) -> anyhow::Result<()> {
     let core = &worker.core;
@@ -485,7 +495,6 @@ async fn conclude(
         &event,
     )
     .await?;
-    let _ = stopper;
     core.signals.progressed(run.id);
     Ok(())
 }
