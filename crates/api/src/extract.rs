@@ -52,6 +52,15 @@ fn body_rejection(rejection: BytesRejection) -> Response {
     }
 }
 
+/// [`parse_json`] for an optional body: an empty (or blank) one is `default`.
+pub fn parse_json_or<T: DeserializeOwned>(bytes: &[u8], default: T) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        Ok(default)
+    } else {
+        parse_json(bytes)
+    }
+}
+
 /// Parses JSON, locating the first bad value as `["body", field, ...]`.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::audit_layer::AuditSlot;
 use crate::authn::{AuthUser, Operator};
 use crate::error::ApiResult;
-use crate::extract::{Json, Page, Path, Query, RawBody, parse_json};
+use crate::extract::{Json, Page, Path, Query, RawBody, parse_json_or};
 use crate::routes::Message;
 use crate::state::AppState;
 
@@ -136,11 +136,7 @@ pub async fn plan(
     Path(id): Path<i64>,
     RawBody(body): RawBody,
 ) -> ApiResult<Json<Plan>> {
-    let body: serde_json::Value = if body.iter().all(u8::is_ascii_whitespace) {
-        serde_json::Value::Null
-    } else {
-        parse_json(&body)?
-    };
+    let body = parse_json_or(&body, serde_json::Value::Null)?;
     let params = plan::run_parameters(&body)?;
     Ok(Json(plan::plan(&state.core, id, &params).await?))
 }

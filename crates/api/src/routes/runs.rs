@@ -21,7 +21,7 @@ use tokio::sync::broadcast;
 use crate::audit_layer::AuditSlot;
 use crate::authn::{AuthUser, Operator};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Json, Page, Path, Query, RawBody, parse_json};
+use crate::extract::{Json, Page, Path, Query, RawBody, parse_json_or};
 use crate::state::AppState;
 
 /// Events read from the database per query while streaming.
@@ -50,11 +50,7 @@ pub async fn start(
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> ApiResult<Response> {
-    let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
-        Value::Null
-    } else {
-        parse_json(&body)?
-    };
+    let body = parse_json_or(&body, Value::Null)?;
     let header_key = match headers.get("idempotency-key") {
         None => None,
         Some(v) => Some(v.to_str().map_err(|_| {
@@ -324,11 +320,7 @@ pub async fn rerun(
     Path(id): Path<i64>,
     RawBody(body): RawBody,
 ) -> ApiResult<(StatusCode, Json<Run>)> {
-    let body: RerunBody = if body.iter().all(u8::is_ascii_whitespace) {
-        RerunBody::default()
-    } else {
-        parse_json(&body)?
-    };
+    let body = parse_json_or(&body, RerunBody::default())?;
     let run = runs::rerun(&state.core, &caller, id, body.only_failed_targets).await?;
     audit.detail("new_run_id", run.id);
     Ok((StatusCode::CREATED, Json(run)))
