@@ -26,7 +26,7 @@ pub async fn index() -> Response {
                 (header::CONTENT_TYPE, "text/html; charset=utf-8"),
                 (header::CACHE_CONTROL, "no-cache"),
             ],
-            file.data.into_owned(),
+            file.data,
         )
             .into_response(),
         None => (
@@ -47,7 +47,7 @@ pub async fn asset(Path(path): Path<String>) -> Response {
                 (header::CONTENT_TYPE, content_type(&name)),
                 (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
             ],
-            file.data.into_owned(),
+            file.data,
         )
             .into_response(),
         None => detail(StatusCode::NOT_FOUND, "Not Found"),
@@ -62,7 +62,7 @@ pub async fn root_file(name: &'static str) -> Response {
                 (header::CONTENT_TYPE, content_type(name)),
                 (header::CACHE_CONTROL, "public, max-age=86400"),
             ],
-            file.data.into_owned(),
+            file.data,
         )
             .into_response(),
         None => detail(StatusCode::NOT_FOUND, "Not Found"),
