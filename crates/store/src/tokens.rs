@@ -26,13 +26,13 @@ pub struct NewRefreshToken<'a> {
     pub expires_at: UtcTime,
 }
 
+const INSERT_SQL: &str = "INSERT INTO refresh_tokens \
+    (user_id, family_id, token_hash, token_version, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
+
 pub async fn insert(db: &Db, token: &NewRefreshToken<'_>) -> StoreResult<()> {
     let now = UtcTime::now();
     with_pool!(db, pool => {
-        sqlx::query(
-            "INSERT INTO refresh_tokens (user_id, family_id, token_hash, token_version, expires_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
+        sqlx::query(INSERT_SQL)
         .bind(token.user_id)
         .bind(token.family_id)
         .bind(token.token_hash)
@@ -101,10 +101,7 @@ pub async fn rotate(db: &Db, used_id: i64, next: &NewRefreshToken<'_>) -> StoreR
         .await?
         .rows_affected();
         if spent == 1 {
-            sqlx::query(
-                "INSERT INTO refresh_tokens (user_id, family_id, token_hash, token_version, expires_at, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
+            sqlx::query(INSERT_SQL)
             .bind(next.user_id)
             .bind(next.family_id)
             .bind(next.token_hash)
