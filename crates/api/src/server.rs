@@ -280,7 +280,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let handle: Handle<SocketAddr> = Handle::new();
         let upkeep = tokio::spawn(upkeep(self.state.clone()));
-        let relay = tokio::spawn(opsconductor_core::runs::relay_events(
+        let relay = tokio::spawn(opsconductor_core::runs::relay_run_notifications(
             self.state.core.clone(),
         ));
         {

@@ -43,7 +43,9 @@ impl EngineHandle {
     }
 }
 
-/// Starts the worker loop and the sweeper of this node.
+/// Starts the worker loop and the sweeper of this node. Wake-ups for runs queued on other
+/// PostgreSQL nodes arrive through `core.signals` from the node's one listener
+/// (`opsconductor_core::runs::relay_run_notifications`, started by the server).
 pub fn start(core: Core) -> EngineHandle {
     let worker_id: Arc<str> = Arc::from(worker_id().as_str());
     let shutdown = CancellationToken::new();
@@ -75,7 +77,6 @@ async fn dispatch(core: Core, worker_id: Arc<str>, shutdown: CancellationToken) 
         hand_back: CancellationToken::new(),
     });
     let background = shutdown.child_token();
-    tokio::spawn(listen_for_queued(core.clone(), background.clone()));
     tokio::spawn(sweep(core.clone(), worker_id.clone(), background.clone()));
     core.signals.set_worker_running(true);
     tracing::info!(worker = %worker_id, "engine started");
@@ -126,35 +127,6 @@ async fn dispatch(core: Core, worker_id: Arc<str>, shutdown: CancellationToken) 
     }
     core.signals.set_worker_running(false);
     tracing::info!(worker = %worker_id, "engine stopped");
-}
-
-/// Wakes the worker when another PostgreSQL node queues a run.
-async fn listen_for_queued(core: Core, stop: CancellationToken) {
-    loop {
-        let mut listener = match store::queue_listener(&core.db).await {
-            Ok(Some(l)) => l,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for queued runs; polling meanwhile");
-                tokio::select! {
-                    () = tokio::time::sleep(POLL_FALLBACK) => continue,
-                    () = stop.cancelled() => return,
-                }
-            }
-        };
-        loop {
-            tokio::select! {
-                received = listener.recv() => match received {
-                    Ok(_) => core.signals.run_queued(),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "queue listener failed; reconnecting");
-                        break;
-                    }
-                },
-                () = stop.cancelled() => return,
-            }
-        }
-    }
 }
 
 /// Fails runs whose worker stopped renewing its lease, saying which worker and since when.

@@ -245,7 +245,7 @@ macro_rules! locked_tx {
                     .execute(&mut *$tx)
                     .await?;
                 let out = $body;
-                // Delivered at commit, to every node listening (see `events_listener`).
+                // Delivered at commit, to every node listening (see `runs_listener`).
                 sqlx::query("SELECT pg_notify($1, $2)")
                     .bind(EVENTS_CHANNEL)
                     .bind($run.to_string())
@@ -320,25 +320,14 @@ pub async fn announce_queued(db: &Db, run_id: i64) -> StoreResult<()> {
     Ok(())
 }
 
-/// A PostgreSQL listener on [`EVENTS_CHANNEL`]; `None` on SQLite (one node, woken in-process).
-pub async fn events_listener(db: &Db) -> StoreResult<Option<sqlx::postgres::PgListener>> {
+/// One PostgreSQL listener on both [`QUEUE_CHANNEL`] and [`EVENTS_CHANNEL`] (it holds a pool
+/// connection, so a node keeps one); `None` on SQLite (one node, woken in-process).
+pub async fn runs_listener(db: &Db) -> StoreResult<Option<sqlx::postgres::PgListener>> {
     match db {
         Db::Sqlite(_) => Ok(None),
         Db::Postgres(pool) => {
             let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
-            listener.listen(EVENTS_CHANNEL).await?;
-            Ok(Some(listener))
-        }
-    }
-}
-
-/// A PostgreSQL listener on [`QUEUE_CHANNEL`]; `None` on SQLite.
-pub async fn queue_listener(db: &Db) -> StoreResult<Option<sqlx::postgres::PgListener>> {
-    match db {
-        Db::Sqlite(_) => Ok(None),
-        Db::Postgres(pool) => {
-            let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
-            listener.listen(QUEUE_CHANNEL).await?;
+            listener.listen_all([QUEUE_CHANNEL, EVENTS_CHANNEL]).await?;
             Ok(Some(listener))
         }
     }

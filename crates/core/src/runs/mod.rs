@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 pub use create::{Created, create, rerun};
-pub use relay::relay_events;
+pub use relay::relay_run_notifications;
 
 use crate::auth::Caller;
 use crate::{Core, Error, Result};
