@@ -10,6 +10,9 @@
 use quick_xml::escape::unescape;
 
 const MARKER: &[u8] = b"#< CLIXML";
+/// The most stderr held back waiting for a record to end. A record that never ends (a broken or
+/// hostile remote) must not grow memory without bound: past this, the rest passes through raw.
+const MAX_PENDING: usize = 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -42,7 +45,12 @@ impl StderrDecoder {
             return data.to_vec();
         }
         self.pending.extend_from_slice(data);
-        self.drain(false)
+        let out = self.drain(false);
+        if self.pending.len() > MAX_PENDING {
+            self.mode = Mode::Plain;
+            return [out, std::mem::take(&mut self.pending)].concat();
+        }
+        out
     }
 
     /// The command ended: whatever is left, decoded where possible and raw otherwise.
@@ -260,6 +268,29 @@ mod tests {
     use super::*;
 
     const DOC: &str = "#< CLIXML\r\n<Objs Version=\"1.1.0.1\" xmlns=\"http://schemas.microsoft.com/powershell/2004/04\"><Obj S=\"progress\" RefId=\"0\"><TN RefId=\"0\"><T>System.Management.Automation.PSCustomObject</T></TN><MS><I64 N=\"SourceId\">1</I64><PR N=\"Record\"><AV>Preparing modules for first use.</AV></PR></MS></Obj><S S=\"Error\">bad thing_x000D__x000A_</S><S S=\"Error\">tab_x0009_here under_x005F_x000A_score &amp; &lt;tag&gt; _x00E9_ _xD83D__xDE00__x000D__x000A_</S><S S=\"Warning\">careful_x000D__x000A_</S></Objs>";
+
+    #[test]
+    fn a_record_that_never_ends_is_passed_on_raw_instead_of_held_for_ever() {
+        let mut decoder = StderrDecoder::default();
+        assert!(
+            decoder
+                .push(b"#< CLIXML\r\n<Objs><S S=\"Error\">")
+                .is_empty()
+        );
+        let chunk = vec![b'a'; 64 * 1024];
+        let mut released = 0;
+        for _ in 0..32 {
+            released += decoder.push(&chunk).len();
+        }
+        assert!(
+            decoder.pending.len() <= MAX_PENDING,
+            "{}",
+            decoder.pending.len()
+        );
+        assert!(released >= 32 * chunk.len(), "{released}");
+        // From then on stderr passes through as it comes.
+        assert_eq!(decoder.push(b"tail"), b"tail");
+    }
 
     #[test]
     fn every_escape_is_decoded_and_progress_dropped() {
