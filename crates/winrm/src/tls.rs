@@ -29,11 +29,24 @@ fn native_roots() -> &'static [CertificateDer<'static>] {
     })
 }
 
-/// Builds the client configuration for one target.
+/// The client configuration for one target. The common one (validated, no extra CA) is built
+/// once per process: building means loading every system root into a new store.
 pub(crate) fn client_config(
     validate_certs: bool,
     ca_pem: Option<&str>,
 ) -> Result<Arc<ClientConfig>, WinrmError> {
+    static DEFAULT: OnceLock<Arc<ClientConfig>> = OnceLock::new();
+    if !(validate_certs && ca_pem.is_none()) {
+        return build(validate_certs, ca_pem);
+    }
+    if let Some(config) = DEFAULT.get() {
+        return Ok(config.clone());
+    }
+    let config = build(true, None)?;
+    Ok(DEFAULT.get_or_init(|| config).clone())
+}
+
+fn build(validate_certs: bool, ca_pem: Option<&str>) -> Result<Arc<ClientConfig>, WinrmError> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| tls_error(format!("no usable TLS versions: {e}")))?;
