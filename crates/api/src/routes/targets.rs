@@ -166,7 +166,8 @@ pub async fn test(
     Ok(Json(outcome))
 }
 
-/// The older product's WinRM test path: 501 for WinRM targets until the connector lands.
+/// The older product's WinRM test path: really connects, answering in the contract's shape
+/// (`success`, `message`, `test.{status, details}`) plus a `note` on what was tested.
 pub async fn test_winrm(
     State(state): State<AppState>,
     Operator(caller): Operator,
